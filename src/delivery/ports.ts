@@ -1,0 +1,67 @@
+/**
+ * Ports of the delivery layer. The relay and the gateway use only these; the in-process
+ * adapters serve the embedded default (one process) and the Redis adapters serve many nodes.
+ */
+import type { OutboxEvent } from '../storage/port.ts';
+
+/** What travels from the relay to a gateway node: the outbox event, unchanged. */
+export type DeliveryEvent = OutboxEvent;
+
+/** The channel a gateway node listens on. */
+export const nodeChannel = (nodeId: string): string => `node:${nodeId}`;
+
+/**
+ * At-most-once pub/sub. A subscriber that was disconnected may have missed events; it is told
+ * through `onResubscribed` so it can repair gaps from the store.
+ */
+export interface PubSub {
+  /** Resolves once the event is handed to the transport. */
+  publish(channel: string, event: DeliveryEvent): Promise<void>;
+  /** Resolves once the subscription is active; the returned function unsubscribes. */
+  subscribe(channel: string, listener: (event: DeliveryEvent) => void): Promise<() => void>;
+  /**
+   * Called when the transport has (re)established its subscriptions after a disconnect, when
+   * events may have been lost. Returns a function that removes the listener.
+   */
+  onResubscribed(listener: () => void): () => void;
+  close(): Promise<void>;
+}
+
+/**
+ * Read side of presence: which gateway nodes hold online members. Layout is interest-based:
+ * a node registers the groups that have local subscribers (messages route by group) and the
+ * users that have local subscriptions (membership changes route by user), so the relay's work
+ * per message is one lookup plus one publish per interested node, whatever the group size.
+ */
+export interface PresenceDirectory {
+  nodesForGroup(groupId: string): Promise<string[]>;
+  nodesForUsers(userIds: readonly string[]): Promise<string[]>;
+}
+
+/**
+ * Write side of presence, owned by one gateway node. Calls are idempotent set operations; the
+ * gateway keeps its own reference counts and calls these on 0 → 1 and 1 → 0 transitions.
+ */
+export interface NodePresence {
+  readonly nodeId: string;
+  addGroups(groupIds: readonly string[]): Promise<void>;
+  removeGroups(groupIds: readonly string[]): Promise<void>;
+  addUsers(userIds: readonly string[]): Promise<void>;
+  removeUsers(userIds: readonly string[]): Promise<void>;
+  /** Removes every registration of this node at once (clean shutdown). */
+  close(): Promise<void>;
+}
+
+/**
+ * Leadership for the relay: exactly one active relay across processes. The in-process
+ * default is always the leader.
+ */
+export interface RelayLease {
+  /**
+   * Resolves when this process holds the lease. `signal` aborts the wait. The returned
+   * `lost` signal aborts when the lease is lost (renewal failed or expired).
+   */
+  acquire(signal: AbortSignal): Promise<{ readonly lost: AbortSignal }>;
+  /** Gives the lease up at once so a standby can take over. */
+  release(): Promise<void>;
+}
