@@ -1,0 +1,270 @@
+/**
+ * The composition root: creates and closes every client, wires adapters into the relay, the
+ * gateway and the HTTP/WebSocket server, by role. Nothing else creates connections.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { createYoga, useReadinessCheck } from 'graphql-yoga';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { createTokenVerifier, resolveSecret, bearerToken, InvalidTokenError, type TokenVerifier } from './auth/jwt.ts';
+import { Roles, type Config } from './config.ts';
+import { createGateway, type Gateway } from './delivery/gateway.ts';
+import { createLocalLease, createMemoryPresence, createMemoryPubSub } from './delivery/memory.ts';
+import type { NodePresence, PresenceDirectory, PubSub, RelayLease } from './delivery/ports.ts';
+import { createRedisLease, createRedisPresence, createRedisPresenceDirectory, createRedisPubSub } from './delivery/redis.ts';
+import { createRelay, type Relay } from './delivery/relay.ts';
+import { createWebSocketTransport, type SocketServerContext, type WebSocketTransport } from './delivery/transport.ts';
+import type { UseCaseDeps } from './resolvers/deps.ts';
+import { createLoaders } from './resolvers/loaders.ts';
+import { createRateLimiter } from './resolvers/rate-limit.ts';
+import { createViewerRegistry } from './resolvers/users.ts';
+import type { Auth, Context } from './schema/builder.ts';
+import { maskError } from './schema/errors.ts';
+import { schema } from './schema/index.ts';
+import { createSqliteStore } from './storage/sqlite/store.ts';
+import type { Store } from './storage/port.ts';
+
+export const GRAPHQL_PATH = '/graphql';
+
+/** Largest incoming WebSocket message, in bytes: a subscribe message with 1000 since entries fits. */
+export const MAX_WEBSOCKET_PAYLOAD_BYTES = 256 * 1024;
+
+export interface App {
+  /** Connects, starts the roles, listens; resolves with the bound port (null for a relay). */
+  start(): Promise<{ readonly port: number | null }>;
+  /** Drains: stops accepting, closes sockets with 1001, deregisters presence, closes clients. */
+  stop(): Promise<void>;
+  /** For tests and benchmarks: the parts that hold state. */
+  readonly internals: { readonly store: () => Store; readonly gateway: () => Gateway | null; readonly relay: () => Relay | null };
+}
+
+export interface BuildAppOptions {
+  readonly logger: Logger;
+}
+
+interface Connections {
+  readonly store: Store;
+  readonly pubsub: PubSub;
+  readonly directory: PresenceDirectory;
+  readonly presence: NodePresence;
+  readonly lease: RelayLease;
+  readonly redis: { readonly command: Redis; readonly subscriber: Redis } | null;
+  close(): Promise<void>;
+}
+
+async function openStore(config: Config): Promise<{ store: Store; close: () => Promise<void> }> {
+  if (config.mongodbUri !== null) {
+    const { MongoClient } = await import('mongodb');
+    const { createMongoStore } = await import('./storage/mongo/store.ts');
+    const client = await new MongoClient(config.mongodbUri).connect();
+    const store = await createMongoStore({ client, dbName: client.options.dbName || 'chat' });
+    return {
+      store,
+      close: async () => {
+        await store.close();
+        await client.close();
+      },
+    };
+  }
+  const store = createSqliteStore({ dataDir: config.dataDir, synchronous: config.sqliteSynchronous });
+  return { store, close: () => store.close() };
+}
+
+async function connect(config: Config, logger: Logger): Promise<Connections> {
+  const { store, close: closeStore } = await openStore(config);
+  if (config.redisUrl === null) {
+    const presence = createMemoryPresence();
+    const pubsub = createMemoryPubSub();
+    return {
+      store,
+      pubsub,
+      directory: presence.directory,
+      presence: presence.forNode(config.nodeId),
+      lease: createLocalLease(),
+      redis: null,
+      async close() {
+        await pubsub.close();
+        await closeStore();
+      },
+    };
+  }
+  const command = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+  const subscriber = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+  for (const [name, client] of [['command', command], ['subscriber', subscriber]] as const) {
+    client.on('error', (error: Error) => logger.warn({ err: error, connection: name }, 'redis connection error'));
+  }
+  await Promise.all([command.connect(), subscriber.connect()]);
+  const pubsub = createRedisPubSub({ publishClient: command, subscribeClient: subscriber });
+  const presence = createRedisPresence({
+    client: command,
+    nodeId: config.nodeId,
+    onError: (error) => logger.warn({ err: error }, 'presence heartbeat failed'),
+  });
+  return {
+    store,
+    pubsub,
+    directory: createRedisPresenceDirectory({ client: command }),
+    presence,
+    lease: createRedisLease({ client: command, holderId: `${config.nodeId}:${randomUUID()}` }),
+    redis: { command, subscriber },
+    async close() {
+      await pubsub.close();
+      command.disconnect();
+      subscriber.disconnect();
+      await closeStore();
+    },
+  };
+}
+
+function describeAuthFailure(error: unknown): string {
+  return error instanceof InvalidTokenError ? error.message : 'The token could not be verified.';
+}
+
+async function authenticate(tokens: TokenVerifier, header: string | null): Promise<Auth> {
+  const token = bearerToken(header);
+  if (token === null) {
+    return { viewer: null, reason: 'Authentication required: send authorization: Bearer <token>.' };
+  }
+  try {
+    return { viewer: await tokens.verify(token) };
+  } catch (error) {
+    if (error instanceof InvalidTokenError) return { viewer: null, reason: describeAuthFailure(error) };
+    throw error;
+  }
+}
+
+export function buildApp(config: Config, { logger }: BuildAppOptions): App {
+  let connections: Connections | null = null;
+  let gateway: Gateway | null = null;
+  let relay: Relay | null = null;
+  let server: Server | null = null;
+  let transport: WebSocketTransport | null = null;
+  const servesClients = config.role !== Roles.relay;
+  const relays = config.role !== Roles.gateway;
+
+  function yogaFor(conn: Connections, tokens: TokenVerifier, live: Gateway) {
+    const deps: UseCaseDeps = {
+      store: conn.store,
+      limits: config.limits,
+      sendLimiter: createRateLimiter({ ratePerSecond: config.limits.sendRatePerSecond, burst: config.limits.sendBurst }),
+      now: () => new Date(),
+      newId: (prefix) => `${prefix}${randomUUID().replaceAll('-', '')}`,
+    };
+    const viewers = createViewerRegistry({ store: conn.store });
+    return createYoga<SocketServerContext, Context>({
+      schema,
+      graphqlEndpoint: GRAPHQL_PATH,
+      landingPage: false,
+      logging: {
+        debug: () => {},
+        info: (...args) => logger.info(args.map(String).join(' ')),
+        warn: (...args) => logger.warn(args.map(String).join(' ')),
+        error: (...args) => logger.error({ args }, 'graphql error'),
+      },
+      maskedErrors: { maskError, isDev: !config.production },
+      // Served from the package, not a CDN, so GraphiQL works with no internet.
+      renderGraphiQL,
+      graphiql: {
+        title: 'Group chat',
+        defaultQuery: '# Get a token: npm run token -- alice\n# Put it in Headers: {"authorization": "Bearer <token>"}\n\nquery Me {\n  viewer { id name }\n  groups(first: 10) { edges { node { id name unreadCount lastMessage { seq body } } } }\n}\n',
+        headers: JSON.stringify({ authorization: 'Bearer <token from npm run token -- alice>' }, null, 2),
+      },
+      plugins: [
+        useReadinessCheck({
+          endpoint: '/ready',
+          check: async () => {
+            await conn.store.ping();
+            if (conn.redis !== null) await conn.redis.command.ping();
+          },
+        }),
+      ],
+      context: async (initial): Promise<Context> => {
+        const auth: Auth =
+          initial.viewer !== undefined
+            ? { viewer: initial.viewer }
+            : await authenticate(tokens, initial.request.headers.get('authorization'));
+        if (auth.viewer !== null) await viewers.remember(auth.viewer);
+        return { auth, deps, gateway: live, loaders: createLoaders(conn.store, auth.viewer?.id ?? null) };
+      },
+    });
+  }
+
+  return {
+    internals: {
+      store: () => {
+        if (connections === null) throw new Error('The app has not started.');
+        return connections.store;
+      },
+      gateway: () => gateway,
+      relay: () => relay,
+    },
+    async start() {
+      connections = await connect(config, logger);
+      const conn = connections;
+      if (relays) {
+        relay = createRelay({
+          store: conn.store,
+          pubsub: conn.pubsub,
+          directory: conn.directory,
+          lease: conn.lease,
+          onError: (error) => logger.error({ err: error }, 'relay failed; retrying'),
+          onLeadership: (leader) => logger.info({ leader }, leader ? 'relay is active' : 'relay is standing by'),
+        });
+        relay.start();
+      }
+      if (!servesClients) return { port: null };
+
+      const tokens = createTokenVerifier(resolveSecret({ jwtSecret: config.jwtSecret, dataDir: config.dataDir }));
+      gateway = createGateway({
+        nodeId: config.nodeId,
+        store: conn.store,
+        pubsub: conn.pubsub,
+        presence: conn.presence,
+        queueLength: config.limits.subscriptionQueueLength,
+        replayPageSize: config.limits.replayPageSize,
+        onError: (error, during) => logger.error({ err: error, during }, 'delivery failed'),
+      });
+      await gateway.start();
+      const yoga = yogaFor(conn, tokens, gateway);
+      server = createServer(yoga);
+      transport = createWebSocketTransport({
+        server,
+        path: GRAPHQL_PATH,
+        yoga,
+        tokens,
+        maxPayloadBytes: MAX_WEBSOCKET_PAYLOAD_BYTES,
+        maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+      });
+      const listening = server;
+      await new Promise<void>((resolve, reject) => {
+        listening.once('error', reject);
+        listening.listen(config.port, config.host, () => resolve());
+      });
+      const { port } = listening.address() as AddressInfo;
+      logger.info({ port, role: config.role, nodeId: config.nodeId }, `GraphQL and GraphiQL on http://localhost:${port}${GRAPHQL_PATH}`);
+      return { port };
+    },
+    async stop() {
+      const listening = server;
+      if (listening !== null) {
+        // Stop accepting first; then tell connected clients to go elsewhere.
+        const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
+        await transport?.close();
+        listening.closeAllConnections();
+        await closed;
+      }
+      await gateway?.stop();
+      await relay?.stop();
+      await connections?.presence.close();
+      await connections?.close();
+      server = null;
+      transport = null;
+      gateway = null;
+      relay = null;
+      connections = null;
+    },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * Configuration: every limit the platform enforces is named here, with its default, and can
+ * be set from the environment. `loadConfig` is the only place that reads `process.env`-like
+ * input; the rest of the code receives a `Config`.
+ */
+import { randomUUID } from 'node:crypto';
+
+export const Roles = { all: 'all', gateway: 'gateway', relay: 'relay' } as const;
+export type Role = (typeof Roles)[keyof typeof Roles];
+
+export interface Limits {
+  /** Longest message body, in characters (UTF-16 code units are not counted: code points are). @default 4000 */
+  readonly maxBodyLength: number;
+  /** Longest clientMessageId. @default 64 */
+  readonly maxClientMessageIdLength: number;
+  /** Longest group name. @default 100 */
+  readonly maxGroupNameLength: number;
+  /** Longest user id accepted as a member id (token `sub` values are not limited). @default 256 */
+  readonly maxUserIdLength: number;
+  /** Most members a group may have. @default 10000 */
+  readonly maxGroupMembers: number;
+  /** Most user ids one createGroup/addGroupMembers call may name. @default 1000 */
+  readonly maxMembersPerCall: number;
+  /** Largest `first`/`last` of any connection. @default 100 */
+  readonly maxPageSize: number;
+  /** Page size when neither `first` nor `last` is given. @default 20 */
+  readonly defaultPageSize: number;
+  /** Messages one user may send per second, sustained (token bucket refill). @default 20 */
+  readonly sendRatePerSecond: number;
+  /** Messages one user may send in a burst (token bucket size). @default 40 */
+  readonly sendBurst: number;
+  /** Most entries in `messageAdded(since:)`. @default 1000 */
+  readonly maxSinceGroups: number;
+  /**
+   * Most undelivered messages one subscription may hold before it is ended with
+   * RATE_LIMITED (the client resubscribes with `since`, losing nothing). @default 1000
+   */
+  readonly subscriptionQueueLength: number;
+  /** Messages read from the store per page while replaying `since` or repairing a gap. @default 500 */
+  readonly replayPageSize: number;
+  /** Most subscriptions one WebSocket connection may hold at once. @default 50 */
+  readonly maxSubscriptionsPerConnection: number;
+}
+
+export interface Config {
+  readonly role: Role;
+  readonly port: number;
+  readonly host: string;
+  readonly nodeId: string;
+  readonly dataDir: string;
+  readonly production: boolean;
+  /** HS256 secret; when null outside production a dev secret is kept in `dataDir`. */
+  readonly jwtSecret: string | null;
+  readonly redisUrl: string | null;
+  readonly mongodbUri: string | null;
+  /** `FULL` fsyncs every commit (survives power loss); `NORMAL` survives process crashes. */
+  readonly sqliteSynchronous: 'FULL' | 'NORMAL';
+  readonly limits: Limits;
+}
+
+export const defaultLimits: Limits = {
+  maxBodyLength: 4000,
+  maxClientMessageIdLength: 64,
+  maxGroupNameLength: 100,
+  maxUserIdLength: 256,
+  maxGroupMembers: 10_000,
+  maxMembersPerCall: 1000,
+  maxPageSize: 100,
+  defaultPageSize: 20,
+  sendRatePerSecond: 20,
+  sendBurst: 40,
+  maxSinceGroups: 1000,
+  subscriptionQueueLength: 1000,
+  replayPageSize: 500,
+  maxSubscriptionsPerConnection: 50,
+};
+
+/** Environment variable for each limit: `maxBodyLength` ← `LIMIT_MAX_BODY_LENGTH`. */
+export const limitEnvName = (key: keyof Limits): string =>
+  `LIMIT_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new ConfigError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+export function loadConfig(env: Env): Config {
+  const role = env['ROLE'] ?? Roles.all;
+  if (!Object.values<string>(Roles).includes(role)) {
+    throw new ConfigError(`ROLE must be one of all, gateway, relay; got ${JSON.stringify(role)}`);
+  }
+  const production = env['NODE_ENV'] === 'production';
+  const jwtSecret = env['JWT_SECRET'] || null;
+  if (production && jwtSecret === null && role !== Roles.relay) {
+    throw new ConfigError(
+      'JWT_SECRET is not set. In production (NODE_ENV=production) the server refuses to start ' +
+        'without it: set JWT_SECRET to a long random string shared by every gateway.',
+    );
+  }
+  const synchronous = (env['SQLITE_SYNCHRONOUS'] ?? 'FULL').toUpperCase();
+  if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
+    throw new ConfigError(`SQLITE_SYNCHRONOUS must be FULL or NORMAL, got ${JSON.stringify(synchronous)}`);
+  }
+  const limits = Object.fromEntries(
+    (Object.keys(defaultLimits) as (keyof Limits)[]).map((key) => [
+      key,
+      positiveInt(env, limitEnvName(key), defaultLimits[key]),
+    ]),
+  ) as unknown as Limits;
+  const portRaw = env['PORT'];
+  const port = portRaw === undefined || portRaw === '' ? 4000 : Number(portRaw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`PORT must be a port number, got ${JSON.stringify(portRaw)}`);
+  }
+  return {
+    role: role as Role,
+    port,
+    host: env['HOST'] || '0.0.0.0',
+    nodeId: env['NODE_ID'] || `node-${randomUUID().slice(0, 8)}`,
+    dataDir: env['DATA_DIR'] || './data',
+    production,
+    jwtSecret,
+    redisUrl: env['REDIS_URL'] || null,
+    mongodbUri: env['MONGODB_URI'] || null,
+    sqliteSynchronous: synchronous,
+    limits,
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * The relay: follows the outbox in commit order, publishes each event once to every gateway
+ * node that has an interest in it, then checkpoints. After a crash it resumes from the
+ * checkpoint, so a record is published at least once and never skipped; gateways drop the
+ * duplicates by seq. Only the holder of the lease relays.
+ */
+import type { OutboxEvent, OutboxRecord, Store } from '../storage/port.ts';
+import { nodeChannel, type PresenceDirectory, type PubSub, type RelayLease } from './ports.ts';
+
+export interface RelayOptions {
+  readonly store: Store;
+  readonly pubsub: PubSub;
+  readonly directory: PresenceDirectory;
+  readonly lease: RelayLease;
+  /** Name of the checkpoint in the store. @default 'relay' */
+  readonly checkpointName?: string;
+  /** Pause before retrying after a failure. @default 500 */
+  readonly retryDelayMs?: number;
+  readonly onError?: (error: unknown) => void;
+  readonly onLeadership?: (leader: boolean) => void;
+}
+
+export interface RelayStats {
+  /** Outbox records relayed. */
+  records: number;
+  /** Publishes made (one per record per interested node). */
+  publishes: number;
+  /** Milliseconds from the last relayed message's commit to its publish. */
+  lagMs: number;
+  leader: boolean;
+}
+
+export interface Relay {
+  start(): void;
+  readonly stats: Readonly<RelayStats>;
+  /** Stops relaying and gives the lease up. */
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+export function createRelay({
+  store,
+  pubsub,
+  directory,
+  lease,
+  checkpointName = 'relay',
+  retryDelayMs = 500,
+  onError = () => {},
+  onLeadership = () => {},
+}: RelayOptions): Relay {
+  const stats: RelayStats = { records: 0, publishes: 0, lagMs: 0, leader: false };
+  const stopping = new AbortController();
+  let running: Promise<void> | null = null;
+
+  async function targets(event: OutboxEvent, groupNodes: Map<string, Promise<string[]>>): Promise<string[]> {
+    switch (event.type) {
+      case 'message': {
+        // One lookup per group per batch: the batch was read after its records committed, so
+        // any interest registered before a commit is already visible here.
+        let nodes = groupNodes.get(event.message.groupId);
+        if (nodes === undefined) {
+          nodes = directory.nodesForGroup(event.message.groupId);
+          groupNodes.set(event.message.groupId, nodes);
+        }
+        return nodes;
+      }
+      case 'membersAdded':
+        return directory.nodesForUsers(event.userIds);
+      case 'memberRemoved':
+        return directory.nodesForUsers([event.userId]);
+    }
+  }
+
+  async function relayBatch(batch: readonly OutboxRecord[]): Promise<void> {
+    const groupNodes = new Map<string, Promise<string[]>>();
+    // Lookups for the whole batch run together; publishes stay in commit order per node.
+    const routes = await Promise.all(batch.map((record) => targets(record.event, groupNodes)));
+    const publishes: Promise<void>[] = [];
+    batch.forEach((record, index) => {
+      for (const node of routes[index] ?? []) publishes.push(pubsub.publish(nodeChannel(node), record.event));
+    });
+    await Promise.all(publishes);
+    stats.publishes += publishes.length;
+    stats.records += batch.length;
+    const lastEvent = batch.at(-1)?.event;
+    if (lastEvent?.type === 'message') stats.lagMs = Math.max(0, Date.now() - lastEvent.message.createdAt.getTime());
+  }
+
+  async function lead(signal: AbortSignal): Promise<void> {
+    const after = await store.getCheckpoint(checkpointName);
+    for await (const batch of store.outbox.follow(after, signal)) {
+      if (batch.length === 0) continue;
+      await relayBatch(batch);
+      const position = (batch.at(-1) as OutboxRecord).position;
+      await store.setCheckpoint(checkpointName, position);
+      await store.outbox.acknowledge(position);
+    }
+  }
+
+  async function run(): Promise<void> {
+    while (!stopping.signal.aborted) {
+      try {
+        const { lost } = await lease.acquire(stopping.signal);
+        if (stopping.signal.aborted) break;
+        stats.leader = true;
+        onLeadership(true);
+        try {
+          await lead(AbortSignal.any([stopping.signal, lost]));
+        } finally {
+          stats.leader = false;
+          onLeadership(false);
+        }
+      } catch (error) {
+        if (stopping.signal.aborted) break;
+        onError(error);
+        // Give the lease up so a healthy standby can take over while this one backs off.
+        await lease.release().catch(onError);
+        await sleep(retryDelayMs, stopping.signal);
+      }
+    }
+  }
+
+  return {
+    stats,
+    start() {
+      running ??= run();
+    },
+    async stop() {
+      stopping.abort();
+      await running;
+      await lease.release();
+    },
+  };
+}

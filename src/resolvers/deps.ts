@@ -1,0 +1,13 @@
+import type { Limits } from '../config.ts';
+import type { Store } from '../storage/port.ts';
+import type { RateLimiter } from './rate-limit.ts';
+
+/** What the use cases need; built once by the composition root and reached through context. */
+export interface UseCaseDeps {
+  readonly store: Store;
+  readonly limits: Limits;
+  readonly sendLimiter: RateLimiter;
+  readonly now: () => Date;
+  /** A new unique id with the given prefix (`g_…` groups, `m_…` messages). */
+  readonly newId: (prefix: string) => string;
+}

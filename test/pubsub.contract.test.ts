@@ -1,0 +1,315 @@
+/**
+ * The PubSub contract, run against the in-process adapter and the Redis adapter (real Redis).
+ * A Redis-only block restarts a private redis-server to check recovery after a disconnect.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createMemoryPubSub } from '../src/delivery/memory.ts';
+import type { DeliveryEvent, PubSub } from '../src/delivery/ports.ts';
+import { createRedisPubSub } from '../src/delivery/redis.ts';
+
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+/** Channels are unique per run so parallel runs on the shared Redis never hear each other. */
+const runId = `test:${randomUUID()}`;
+const newChannel = (): string => `${runId}:${randomUUID()}`;
+
+const disposers: (() => Promise<unknown> | unknown)[] = [];
+afterAll(async () => {
+  for (const dispose of disposers.reverse()) await dispose();
+});
+
+function connect(url: string, options: { readonly retryMs?: number } = {}): Redis {
+  const client = new Redis(url, {
+    ...(options.retryMs === undefined ? {} : { retryStrategy: () => options.retryMs }),
+  });
+  // A killed server makes ioredis emit 'error'; without a listener Node would throw it.
+  client.on('error', () => {});
+  disposers.push(() => client.disconnect());
+  return client;
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+let seq = 0;
+const message = (groupId = 'g1'): DeliveryEvent => {
+  seq += 1;
+  return {
+    type: 'message',
+    message: {
+      id: `m${seq}`,
+      groupId,
+      seq,
+      senderId: 'u1',
+      body: `hello ${seq}`,
+      clientMessageId: `c${seq}`,
+      createdAt: new Date(Date.UTC(2024, 1, 29, 12, 0, 0, seq % 1000)),
+    },
+  };
+};
+
+interface Adapter {
+  readonly name: string;
+  /** A new PubSub whose subscribe side may still be connecting. */
+  create(): Promise<PubSub>;
+}
+
+const adapters: Adapter[] = [
+  { name: 'memory', create: async () => createMemoryPubSub() },
+  {
+    name: 'redis',
+    async create() {
+      const publishClient = connect(REDIS_URL);
+      // Publishing is ready at once while SUBSCRIBE still waits for its connection: the
+      // harshest case for "subscribe resolves once active".
+      await publishClient.ping();
+      const pubsub = createRedisPubSub({ publishClient, subscribeClient: connect(REDIS_URL) });
+      disposers.push(() => pubsub.close());
+      return pubsub;
+    },
+  },
+];
+
+describe.each(adapters)('PubSub contract: $name', ({ create }) => {
+  let pubsub: PubSub;
+  beforeAll(async () => {
+    pubsub = await create();
+  });
+  afterAll(() => pubsub.close());
+
+  /** Subscribes and collects; `barrier` proves that earlier publishes had their chance. */
+  async function collect(channel: string) {
+    const received: DeliveryEvent[] = [];
+    const unsubscribe = await pubsub.subscribe(channel, (event) => received.push(event));
+    return { received, unsubscribe };
+  }
+  async function barrier(): Promise<void> {
+    // Redis delivers one connection's messages in order, so once a later publish on another
+    // channel arrives, anything published before it that was going to arrive has arrived.
+    const fence = await collect(newChannel());
+    const channel = newChannel();
+    const marker = await collect(channel);
+    await pubsub.publish(channel, message());
+    await waitFor(() => marker.received.length === 1);
+    marker.unsubscribe();
+    fence.unsubscribe();
+  }
+
+  test('delivers every event of a channel, in publish order', async () => {
+    const channel = newChannel();
+    const { received, unsubscribe } = await collect(channel);
+    const sent = Array.from({ length: 200 }, () => message());
+    await Promise.all(sent.map((event) => pubsub.publish(channel, event)));
+    await waitFor(() => received.length === sent.length);
+    expect(received).toEqual(sent);
+    unsubscribe();
+  });
+
+  test('keeps channels apart', async () => {
+    const [a, b] = [newChannel(), newChannel()];
+    const onA = await collect(a);
+    const onB = await collect(b);
+    const forA = message('ga');
+    const forB = message('gb');
+    await pubsub.publish(a, forA);
+    await pubsub.publish(b, forB);
+    await waitFor(() => onA.received.length === 1 && onB.received.length === 1);
+    await barrier();
+    expect(onA.received).toEqual([forA]);
+    expect(onB.received).toEqual([forB]);
+    onA.unsubscribe();
+    onB.unsubscribe();
+  });
+
+  test('gives each subscription its own copy, and unsubscribe stops only that one', async () => {
+    const channel = newChannel();
+    const first = await collect(channel);
+    const second = await collect(channel);
+    const both = message();
+    await pubsub.publish(channel, both);
+    await waitFor(() => first.received.length === 1 && second.received.length === 1);
+
+    first.unsubscribe();
+    first.unsubscribe(); // idempotent
+    const secondOnly = message();
+    await pubsub.publish(channel, secondOnly);
+    await waitFor(() => second.received.length === 2);
+    expect(first.received).toEqual([both]);
+    expect(second.received).toEqual([both, secondOnly]);
+
+    second.unsubscribe();
+    await pubsub.publish(channel, message());
+    await barrier();
+    expect(second.received).toEqual([both, secondOnly]);
+  });
+
+  test('a channel can be subscribed again after its last listener left', async () => {
+    const channel = newChannel();
+    (await collect(channel)).unsubscribe();
+    const again = await collect(channel);
+    const event = message();
+    await pubsub.publish(channel, event);
+    await waitFor(() => again.received.length === 1);
+    again.unsubscribe();
+  });
+
+  test('round-trips Dates and every event type', async () => {
+    const channel = newChannel();
+    const { received, unsubscribe } = await collect(channel);
+    const sent: DeliveryEvent[] = [
+      message(),
+      { type: 'membersAdded', groupId: 'g1', userIds: ['u2', 'u3'], seq: 7 },
+      { type: 'memberRemoved', groupId: 'g1', userId: 'u2', seq: 8 },
+    ];
+    for (const event of sent) await pubsub.publish(channel, event);
+    await waitFor(() => received.length === sent.length);
+    expect(received).toEqual(sent);
+    const [first] = received;
+    if (first?.type !== 'message') throw new Error('expected a message event first');
+    expect(first.message.createdAt).toBeInstanceOf(Date);
+    expect(first.message.createdAt.getTime()).toBe(
+      sent[0]?.type === 'message' ? sent[0].message.createdAt.getTime() : NaN,
+    );
+    unsubscribe();
+  });
+
+  test('is active as soon as subscribe resolves, even on a new connection', async () => {
+    // No waiting between subscribe and publish: a subscribe that resolved before Redis
+    // confirmed it would lose these.
+    const fresh = await create();
+    const subscriptions = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const channel = newChannel();
+        const received: DeliveryEvent[] = [];
+        const unsubscribe = await fresh.subscribe(channel, (event) => received.push(event));
+        await fresh.publish(channel, message());
+        return { received, unsubscribe };
+      }),
+    );
+    await waitFor(() => subscriptions.every(({ received }) => received.length === 1));
+    await fresh.close();
+  });
+
+  test('is active as soon as subscribe resolves, on a busy connection', async () => {
+    const subscriptions = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const channel = newChannel();
+        const subscription = await collect(channel);
+        await pubsub.publish(channel, message());
+        return subscription;
+      }),
+    );
+    await waitFor(() => subscriptions.every(({ received }) => received.length === 1));
+    for (const { unsubscribe } of subscriptions) unsubscribe();
+  });
+
+  test('rejects publish and subscribe after close, and close is idempotent', async () => {
+    const closing = await create();
+    await closing.subscribe(newChannel(), () => {});
+    await closing.close();
+    await closing.close();
+    await expect(closing.publish(newChannel(), message())).rejects.toThrow(/closed/);
+    await expect(closing.subscribe(newChannel(), () => {})).rejects.toThrow(/closed/);
+  });
+
+  test('onResubscribed returns a remover and does not fire while connected', async () => {
+    let fired = 0;
+    const remove = pubsub.onResubscribed(() => {
+      fired += 1;
+    });
+    await barrier();
+    remove();
+    expect(fired).toBe(0);
+  });
+});
+
+// --- Redis only: recovery after the server goes away ------------------------------------------
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Starts a throwaway redis-server (no persistence) and resolves once it accepts connections. */
+async function startRedisServer(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no']);
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Ready to accept connections')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${output}`)));
+  });
+  return child;
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('Redis PubSub across a Redis restart', () => {
+  let server: ChildProcess;
+  let port: number;
+  beforeAll(async () => {
+    port = await freePort();
+    server = await startRedisServer(port);
+    disposers.push(() => kill(server));
+  });
+
+  test('fires onResubscribed after reconnecting, and delivers what is published after', async () => {
+    const url = `redis://127.0.0.1:${port}`;
+    const subscribeClient = connect(url, { retryMs: 100 });
+    const publishClient = connect(url, { retryMs: 100 });
+    const pubsub = createRedisPubSub({ publishClient, subscribeClient });
+    disposers.push(() => pubsub.close());
+
+    const channel = newChannel();
+    const kept: DeliveryEvent[] = [];
+    const dropped: DeliveryEvent[] = [];
+    await pubsub.subscribe(channel, (event) => kept.push(event));
+    const unsubscribeDropped = await pubsub.subscribe(channel, (event) => dropped.push(event));
+    let resubscribed = 0;
+    pubsub.onResubscribed(() => {
+      resubscribed += 1;
+    });
+    await pubsub.publish(channel, message());
+    await waitFor(() => kept.length === 1);
+
+    await kill(server);
+    await waitFor(() => subscribeClient.status !== 'ready');
+    const restartedAt = Date.now();
+    server = await startRedisServer(port);
+    await waitFor(() => resubscribed === 1, 10_000);
+    console.info(`onResubscribed fired ${Date.now() - restartedAt} ms after the restart`);
+
+    // Nothing waits between the signal and this publish: the subscription must be live.
+    const after = message();
+    await pubsub.publish(channel, after);
+    await waitFor(() => kept.length === 2);
+    expect(kept[1]).toEqual(after);
+
+    // The bookkeeping survived the reconnect: unsubscribing one listener keeps the other.
+    unsubscribeDropped();
+    const last = message();
+    await pubsub.publish(channel, last);
+    await waitFor(() => kept.length === 3);
+    expect(dropped).toHaveLength(2);
+    expect(resubscribed).toBe(1);
+  });
+});
