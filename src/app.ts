@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { GraphQLError } from 'graphql';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -162,7 +163,11 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         debug: () => {},
         info: (...args) => logger.info(args.map(String).join(' ')),
         warn: (...args) => logger.warn(args.map(String).join(' ')),
-        error: (...args) => logger.error({ args }, 'graphql error'),
+        // Yoga reports errors it masked here; errors meant for the user are not the server's.
+        error: (...args) => {
+          if (!args.some((arg) => arg instanceof Error && !(arg instanceof GraphQLError))) return;
+          logger.error({ err: args.find((arg) => arg instanceof Error) }, 'unexpected error');
+        },
       },
       maskedErrors: { maskError, isDev: !config.production },
       // Served from the package, not a CDN, so GraphiQL works with no internet.
@@ -215,7 +220,10 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         });
         relay.start();
       }
-      if (!servesClients) return { port: null };
+      if (!servesClients) {
+        logger.info({ port: null, role: config.role }, 'started');
+        return { port: null };
+      }
 
       const tokens = createTokenVerifier(resolveSecret({ jwtSecret: config.jwtSecret, dataDir: config.dataDir }));
       gateway = createGateway({
@@ -244,7 +252,8 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         listening.listen(config.port, config.host, () => resolve());
       });
       const { port } = listening.address() as AddressInfo;
-      logger.info({ port, role: config.role, nodeId: config.nodeId }, `GraphQL and GraphiQL on http://localhost:${port}${GRAPHQL_PATH}`);
+      logger.info({ port, role: config.role }, 'started');
+      logger.info(`GraphQL and GraphiQL on http://localhost:${port}${GRAPHQL_PATH}`);
       return { port };
     },
     async stop() {

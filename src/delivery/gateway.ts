@@ -71,6 +71,8 @@ export function createGateway({
   const byUser = new Map<string, Interest>();
   const stats: GatewayStats = { delivered: 0, backfills: 0, duplicates: 0 };
   const inflightReads = new Map<string, Promise<MessageRecord[]>>();
+  /** Groups left while a subscription was opening: its membership read may predate the removal. */
+  const removedWhileOpening = new Map<LiveSubscription, Set<string>>();
   let unsubscribe: (() => void) | null = null;
   let removeResubscribed: (() => void) | null = null;
 
@@ -190,6 +192,8 @@ export function createGateway({
 
   /** Adds groups to a subscription: interest first, then one read to see what it missed. */
   async function follow(subscription: LiveSubscription, starts: ReadonlyMap<string, number>): Promise<void> {
+    // Completed meanwhile (removed from its group while opening): close() has already run.
+    if (subscription.closed) return;
     const cursors: GroupCursor[] = [];
     const registrations: Promise<void>[] = [];
     for (const [groupId, last] of starts) {
@@ -239,6 +243,7 @@ export function createGateway({
     const interest = byUser.get(userId);
     if (interest === undefined) return;
     for (const subscription of [...interest.subscriptions]) {
+      removedWhileOpening.get(subscription)?.add(groupId);
       if (subscription.fixedGroupId === groupId) subscription.complete();
       else unfollow(subscription, groupId);
     }
@@ -262,7 +267,11 @@ export function createGateway({
   function onResubscribed(): void {
     for (const interest of byGroup.values()) {
       for (const subscription of interest.subscriptions) {
-        for (const cursor of subscription.cursors.values()) startCatchUp(subscription, cursor, 0);
+        for (const cursor of subscription.cursors.values()) {
+          // A subscription sits in one interest per group: count each cursor's catch-up once.
+          if (!cursor.catchingUp) stats.backfills += 1;
+          startCatchUp(subscription, cursor, 0);
+        }
       }
     }
   }
@@ -280,9 +289,11 @@ export function createGateway({
     },
     async open({ userId, groupId, since }) {
       const subscription = new LiveSubscription({ userId, fixedGroupId: groupId, queueLength, onClose: close });
-      // Membership changes route by user: register before reading the memberships.
-      await join(byUser, userId, subscription, addUsers);
+      const removed = new Set<string>();
+      removedWhileOpening.set(subscription, removed);
       try {
+        // Membership changes route by user: register before reading the memberships.
+        await join(byUser, userId, subscription, addUsers);
         const groups =
           groupId === null
             ? await store.listAllUserGroups(userId)
@@ -295,11 +306,15 @@ export function createGateway({
           return subscription;
         }
         // A since past the group's last message starts live: later seqs must not be skipped.
-        const starts = groups.map((g): [string, number] => [g.id, Math.min(since.get(g.id) ?? g.lastSeq, g.lastSeq)]);
+        const starts = groups
+          .filter((g) => !removed.has(g.id))
+          .map((g): [string, number] => [g.id, Math.min(since.get(g.id) ?? g.lastSeq, g.lastSeq)]);
         await follow(subscription, new Map(starts));
       } catch (error) {
         subscription.return();
         throw error;
+      } finally {
+        removedWhileOpening.delete(subscription);
       }
       return subscription;
     },

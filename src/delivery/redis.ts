@@ -109,7 +109,7 @@ export function createRedisPubSub({ publishClient, subscribeClient }: RedisPubSu
     serializer,
   });
 
-  /** Local listener count per channel: what to resubscribe and unsubscribe on close. */
+  /** Our callbacks per channel: what to resubscribe after a reconnect and remove on close. */
   const channels = new Map<string, Set<(event: CustomEvent<DeliveryEvent>) => void>>();
   const resubscribedListeners = new Set<() => void>();
   let interrupted = false;
@@ -255,6 +255,19 @@ redis.call('SREM', KEYS[4], ARGV[1])
 return 1
 `;
 
+/**
+ * Awaits a clean-up command only while Redis can answer. Offline, ioredis queues it (forever
+ * with `maxRetriesPerRequest: null`), which would hang shutdown; the ttl cleans up instead,
+ * and the queued command still runs if the connection comes back before it is closed.
+ */
+async function unlessOffline(client: Redis, command: Promise<unknown>): Promise<void> {
+  if (client.status === 'ready') {
+    await command;
+    return;
+  }
+  command.catch(() => {});
+}
+
 /** Runs a pipeline and rejects on the first failed command (ioredis resolves with them). */
 async function execPipeline(pipeline: ChainableCommander): Promise<unknown[]> {
   const results = (await pipeline.exec()) ?? [];
@@ -288,6 +301,12 @@ export interface RedisNodePresence extends NodePresence {
   readonly instanceId: string;
   /** Reaps the registrations of every instance whose liveness expired; resolves to how many. */
   sweep(): Promise<number>;
+  /**
+   * Called after this node registered everything again because its liveness had lapsed (a
+   * pause longer than the ttl). The relay skipped the node meanwhile, so its subscribers may
+   * have missed events: treat it like `PubSub.onResubscribed`. Returns a remover.
+   */
+  onReregistered(listener: () => void): () => void;
 }
 
 /** The write side of presence for one gateway process. See the layout notes at the top. */
@@ -312,6 +331,7 @@ export function createRedisPresence({
   // Local truth, so the node can register everything again after its liveness lapsed.
   const groups = new Set<string>();
   const users = new Set<string>();
+  const reregisteredListeners = new Set<() => void>();
   let closed = false;
 
   /** Writes liveness first, so a concurrent sweep that sees it leaves this instance alone. */
@@ -337,7 +357,15 @@ export function createRedisPresence({
   const heartbeat = async (): Promise<void> => {
     // XX: refresh only. A missing key means we lapsed and may have been reaped.
     const refreshed = await client.set(aliveKey, nodeId, 'PX', ttlMs, 'XX');
-    if (refreshed === null && !closed) await register();
+    if (refreshed !== null || closed) return;
+    await register();
+    for (const listener of [...reregisteredListeners]) {
+      try {
+        listener();
+      } catch (error) {
+        reportListenerError(error);
+      }
+    }
   };
 
   const sweep = async (): Promise<number> => {
@@ -420,14 +448,22 @@ export function createRedisPresence({
     addUsers: (userIds) => add('user', userIds),
     removeUsers: (userIds) => remove('user', userIds),
     sweep,
+    onReregistered(listener) {
+      const entry = (): void => listener();
+      reregisteredListeners.add(entry);
+      return () => {
+        reregisteredListeners.delete(entry);
+      };
+    },
     async close() {
       if (closed) return;
       closed = true;
       stopHeartbeat();
       stopSweep();
+      reregisteredListeners.clear();
       groups.clear();
       users.clear();
-      await reap(instanceId, false);
+      await unlessOffline(client, reap(instanceId, false));
     },
   };
 }
@@ -615,7 +651,7 @@ export function createRedisLease({
         current.lost.abort(new Error('Relay lease released'));
       }
       // Also when not held: `lost` may have fired on a blip while the key is still ours.
-      await client.eval(RELEASE_SCRIPT, 1, key, holderId);
+      await unlessOffline(client, client.eval(RELEASE_SCRIPT, 1, key, holderId));
     },
   };
 }

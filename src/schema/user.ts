@@ -23,6 +23,12 @@ builder.queryField('viewer', (t) =>
   t.field({
     type: User,
     description: 'The user the token names.',
-    resolve: (_root, _args, context) => viewerOf(context),
+    resolve: async (_root, _args, context) => {
+      const viewer = viewerOf(context);
+      // A token without a name claim leaves the stored name as it was (Store.upsertUser), so
+      // answer that name, as node(id), owner and sender do, rather than null.
+      if (viewer.name !== null) return viewer;
+      return (await context.loaders.user.load(viewer.id)) ?? viewer;
+    },
   }),
 );

@@ -635,8 +635,10 @@ export async function createMongoStore({
           // Before the $inc: a repeated send must not take a seq (and writes nothing).
           const original = await findByClientMessageId(groupId, senderId, clientMessageId, session);
           if (original !== null) return { ok: true, message: toMessage(original), created: false };
-          // The group document is the per-group sequence: concurrent senders to one group
-          // conflict here and withTransaction retries the loser from a newer snapshot (2), (3).
+          // The group document is the per-group sequence: of two concurrent senders to one
+          // group, the second to write it fails with WriteConflict (112, labelled
+          // TransientTransactionError) and withTransaction retries it from a newer snapshot,
+          // which sees the first one's seq (2), (3).
           const counted = await groups.findOneAndUpdate(
             { _id: groupId },
             { $inc: { lastSeq: 1 }, $set: { lastActivityAt: input.now } },
@@ -658,10 +660,11 @@ export async function createMongoStore({
           return { ok: true, message, created: true };
         });
       } catch (error) {
-        // 11000 on the clientMessageId index: the same send committed meanwhile, typically an
-        // attempt whose commit result was unknown (UnknownTransactionCommitResult) and that a
-        // client retried. The failed statement aborted this transaction on the server (10), so
-        // the original is read outside it.
+        // DuplicateKey (11000) on the clientMessageId index: the same send committed meanwhile,
+        // typically an attempt whose commit result was unknown (UnknownTransactionCommitResult)
+        // and that the client retried. The failed statement aborted this transaction on the
+        // server (later statements would get NoSuchTransaction, 251), so withTransaction has
+        // rethrown it and the original is read outside the transaction (10).
         if (!isDuplicateKey(error)) throw error;
         const original = await findByClientMessageId(groupId, senderId, clientMessageId);
         if (original === null) throw error;

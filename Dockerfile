@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# One image for every role (ROLE=gateway | relay | all). The app runs its TypeScript directly
+# with tsx (`npm start` = `tsx src/main.ts`), so there is no compile step, only dependencies.
+
+# --- dependencies: better-sqlite3 is a native addon; when no prebuilt binary matches it
+# compiles from source, which needs python3, make and a C++ compiler. They stay in this stage.
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends python3 make g++ \
+  && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+# tsx is a runtime dependency; dev tools (codegen, vitest, typescript) are left out.
+RUN npm ci --omit=dev && npm cache clean --force
+
+# --- runtime: the same base image (same glibc and Node ABI as the compiled addon).
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY . .
+# DATA_DIR (./data) holds the embedded store and the dev token secret when those are used.
+RUN mkdir -p /app/data && chown node:node /app/data
+USER node
+EXPOSE 4000
+CMD ["npm", "start"]

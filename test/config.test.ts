@@ -1,0 +1,144 @@
+/**
+ * Configuration, secrets and the token command: named limits from the environment, the
+ * production refusal without JWT_SECRET, the dev secret kept in DATA_DIR, and the rate limiter
+ * at its edges.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTokenVerifier, InvalidTokenError, resolveSecret } from '../src/auth/jwt.ts';
+import { ConfigError, defaultLimits, limitEnvName, loadConfig } from '../src/config.ts';
+import { createRateLimiter } from '../src/resolvers/rate-limit.ts';
+import { startProcess } from './support/process.ts';
+import { disposeAll, ok, onDispose } from './support/server.ts';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..');
+
+afterAll(disposeAll);
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'chat-config-'));
+  onDispose(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ role: 'all', port: 4000, dataDir: './data', production: false, jwtSecret: null });
+    expect(config.limits).toEqual(defaultLimits);
+    expect(config.limits.maxBodyLength).toBe(4000);
+    expect(config.limits.maxClientMessageIdLength).toBe(64);
+    expect(config.limits.maxPageSize).toBe(100);
+  });
+
+  it('reads every limit from its named variable and rejects values that are not positive integers', () => {
+    expect(limitEnvName('maxBodyLength')).toBe('LIMIT_MAX_BODY_LENGTH');
+    for (const key of Object.keys(defaultLimits) as (keyof typeof defaultLimits)[]) {
+      expect(loadConfig({ [limitEnvName(key)]: '7' }).limits[key]).toBe(7);
+      expect(() => loadConfig({ [limitEnvName(key)]: '0' })).toThrow(ConfigError);
+      expect(() => loadConfig({ [limitEnvName(key)]: '1.5' })).toThrow(ConfigError);
+    }
+  });
+
+  it('rejects an unknown role, a bad port and a bad SQLITE_SYNCHRONOUS', () => {
+    expect(() => loadConfig({ ROLE: 'worker' })).toThrow(ConfigError);
+    expect(() => loadConfig({ PORT: '70000' })).toThrow(ConfigError);
+    expect(() => loadConfig({ SQLITE_SYNCHRONOUS: 'OFF' })).toThrow(ConfigError);
+    expect(loadConfig({ ROLE: 'relay', PORT: '0', SQLITE_SYNCHRONOUS: 'normal' })).toMatchObject({
+      role: 'relay',
+      port: 0,
+      sqliteSynchronous: 'NORMAL',
+    });
+  });
+
+  it('refuses production without JWT_SECRET, with a message that says what to do', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is not set/);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's3cret' }).jwtSecret).toBe('s3cret');
+  });
+
+  it('gives each process a distinct node id unless NODE_ID is set', () => {
+    expect(loadConfig({}).nodeId).not.toBe(loadConfig({}).nodeId);
+    expect(loadConfig({ NODE_ID: 'gateway-a' }).nodeId).toBe('gateway-a');
+  });
+});
+
+describe('secrets and tokens', () => {
+  it('generates the dev secret once, keeps it in DATA_DIR readable by the owner only', async () => {
+    const dataDir = join(await tempDir(), 'nested');
+    const secret = resolveSecret({ jwtSecret: null, dataDir });
+    expect(secret.length).toBeGreaterThanOrEqual(32);
+    expect(resolveSecret({ jwtSecret: null, dataDir })).toBe(secret);
+    expect((await stat(join(dataDir, 'dev-jwt-secret'))).mode & 0o777).toBe(0o600);
+    expect(resolveSecret({ jwtSecret: 'given', dataDir })).toBe('given');
+  });
+
+  it('verifies sub and name, and rejects expired, foreign and subject-less tokens', async () => {
+    const tokens = createTokenVerifier('one secret');
+    const token = await tokens.sign({ id: 'auth0|x:1/é', name: 'X' });
+    await expect(tokens.verify(token)).resolves.toEqual({ id: 'auth0|x:1/é', name: 'X' });
+    await expect(tokens.verify(await tokens.sign({ id: 'u' }, { expiresIn: '-1s' }))).rejects.toThrow(/expired/);
+    await expect(createTokenVerifier('another secret').verify(token)).rejects.toBeInstanceOf(InvalidTokenError);
+    await expect(tokens.verify('not.a.token')).rejects.toBeInstanceOf(InvalidTokenError);
+  });
+
+  it('npm run token prints a token the server started on the same DATA_DIR accepts', async () => {
+    const dataDir = await tempDir();
+    const env = { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir };
+    const { stdout } = await run('npm', ['run', '--silent', 'token', '--', 'alice', 'Alice'], { cwd: root, env });
+    const token = stdout.trim();
+    const server = await startProcess({ DATA_DIR: dataDir });
+    const data = await ok<{ viewer: { id: string; name: string | null } }, Record<string, never>>(
+      server.url,
+      token,
+      'query ConfigViewer { viewer { id name } }',
+    );
+    expect(data.viewer).toEqual({ id: 'alice', name: 'Alice' });
+  }, 60_000);
+
+  it('npm run token without a user id prints usage and fails', async () => {
+    const env = { PATH: process.env['PATH'] ?? '', DATA_DIR: await tempDir() };
+    await expect(run('npm', ['run', '--silent', 'token'], { cwd: root, env })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('usage: npm run token -- <userId> [name]'),
+    });
+  });
+
+  it('the server refuses to start in production without JWT_SECRET', async () => {
+    const env = { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', DATA_DIR: await tempDir() };
+    const failure = await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: root, env }).catch(
+      (error: unknown) => error as { code: number; stderr: string },
+    );
+    expect(failure).toMatchObject({ code: 1, stderr: expect.stringContaining('JWT_SECRET is not set') });
+  });
+});
+
+describe('send rate limiter', () => {
+  it('allows exactly the burst, then refills at the rate', () => {
+    let now = 0;
+    const limiter = createRateLimiter({ ratePerSecond: 2, burst: 3, now: () => now });
+    expect([limiter.take('a'), limiter.take('a'), limiter.take('a')]).toEqual([0, 0, 0]);
+    expect(limiter.take('a')).toBe(500);
+    expect(limiter.take('b')).toBe(0);
+    now = 499;
+    expect(limiter.take('a')).toBeGreaterThan(0);
+    now = 1000;
+    expect(limiter.take('a')).toBe(0);
+  });
+
+  it('forgets full buckets once it tracks too many keys', () => {
+    let now = 0;
+    const limiter = createRateLimiter({ ratePerSecond: 1, burst: 1, maxTrackedKeys: 2, now: () => now });
+    expect(limiter.take('a')).toBe(0);
+    expect(limiter.take('b')).toBe(0);
+    now = 5000;
+    // Both buckets have refilled: tracking a third key prunes them, so 'a' starts full again.
+    expect(limiter.take('c')).toBe(0);
+    expect(limiter.take('a')).toBe(0);
+    expect(limiter.take('a')).toBeGreaterThan(0);
+  });
+});

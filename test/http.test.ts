@@ -1,0 +1,41 @@
+/**
+ * What a new user meets over plain HTTP: GraphiQL served with no internet, health and
+ * readiness endpoints.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { disposeAll, startServer, type TestServer } from './support/server.ts';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(disposeAll);
+
+describe('HTTP endpoints', () => {
+  it('serves GraphiQL with every asset inline, so it renders with no internet', async () => {
+    const response = await fetch(server.url, { headers: { accept: 'text/html' } });
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain('<script>');
+    expect(html).toMatch(/graphiql/i);
+    // No external script, stylesheet or font: every src/href is inline or a data: URI.
+    const external = [...html.matchAll(/<(?:script|link)\b[^>]*\b(?:src|href)="([^"]*)"/g)]
+      .map((match) => match[1] as string)
+      .filter((url) => !url.startsWith('data:'));
+    expect(external).toEqual([]);
+    expect(html).not.toMatch(/unpkg\.com|jsdelivr\.net|cdnjs/);
+  });
+
+  it('answers /health and /ready', async () => {
+    expect((await fetch(`http://127.0.0.1:${server.port}/health`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${server.port}/ready`)).status).toBe(200);
+  });
+
+  it('answers GraphQL over GET for queries with a bearer token', async () => {
+    const token = await server.token('getter');
+    const response = await fetch(`${server.url}?query=${encodeURIComponent('{ viewer { id } }')}`, {
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+    });
+    expect(await response.json()).toEqual({ data: { viewer: { id: 'getter' } } });
+  });
+});
