@@ -23,4 +23,5 @@ COPY . .
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 EXPOSE 4000
-CMD ["npm", "start"]
+# node directly rather than npm: signals reach the app without a middle process.
+CMD ["node", "--import", "tsx", "src/main.ts"]

@@ -169,7 +169,8 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
           logger.error({ err: args.find((arg) => arg instanceof Error) }, 'unexpected error');
         },
       },
-      maskedErrors: { maskError, isDev: !config.production },
+      // Masked in every mode: internal details go to the log, never to clients.
+      maskedErrors: { maskError, isDev: false },
       // Served from the package, not a CDN, so GraphiQL works with no internet.
       renderGraphiQL,
       graphiql: {

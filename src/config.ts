@@ -9,13 +9,13 @@ export const Roles = { all: 'all', gateway: 'gateway', relay: 'relay' } as const
 export type Role = (typeof Roles)[keyof typeof Roles];
 
 export interface Limits {
-  /** Longest message body, in characters (UTF-16 code units are not counted: code points are). @default 4000 */
+  /** Longest message body, in characters (Unicode code points, so an emoji counts once). @default 4000 */
   readonly maxBodyLength: number;
   /** Longest clientMessageId. @default 64 */
   readonly maxClientMessageIdLength: number;
   /** Longest group name. @default 100 */
   readonly maxGroupNameLength: number;
-  /** Longest user id accepted as a member id (token `sub` values are not limited). @default 256 */
+  /** Longest user id accepted as a member id, in characters (token `sub` values are not limited). @default 256 */
   readonly maxUserIdLength: number;
   /** Most members a group may have. @default 10000 */
   readonly maxGroupMembers: number;

@@ -31,6 +31,43 @@ describe('HTTP endpoints', () => {
     expect((await fetch(`http://127.0.0.1:${server.port}/ready`)).status).toBe(200);
   });
 
+  it('streams subscriptions over server-sent events with the authorization header (what GraphiQL uses)', async () => {
+    const token = await server.token('sse-user');
+    const created = await fetch(server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: 'mutation HttpSseGroup { createGroup(input: { name: "sse" }) { group { id } } }' }),
+    });
+    const groupId = ((await created.json()) as { data: { createGroup: { group: { id: string } } } }).data.createGroup.group.id;
+    const controller = new AbortController();
+    const stream = await fetch(server.url, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: 'subscription HttpSse { messageAdded { seq body } }' }),
+    });
+    expect(stream.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+    const send = fetch(server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        query: 'mutation HttpSseSend($g: ID!) { sendGroupMessage(input: { groupId: $g, body: "over sse", clientMessageId: "1" }) { created } }',
+        variables: { g: groupId },
+      }),
+    });
+    let text = '';
+    const decoder = new TextDecoder();
+    while (!text.includes('over sse')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value);
+    }
+    controller.abort();
+    await send;
+    expect(text).toContain('"messageAdded":{"seq":1,"body":"over sse"}');
+  });
+
   it('answers GraphQL over GET for queries with a bearer token', async () => {
     const token = await server.token('getter');
     const response = await fetch(`${server.url}?query=${encodeURIComponent('{ viewer { id } }')}`, {

@@ -75,6 +75,7 @@ export function createGateway({
   const removedWhileOpening = new Map<LiveSubscription, Set<string>>();
   let unsubscribe: (() => void) | null = null;
   let removeResubscribed: (() => void) | null = null;
+  let removeReregistered: (() => void) | null = null;
 
   /** Concurrent identical reads (many subscribers repairing one gap) share one store query. */
   const readAfter = (groupId: string, afterSeq: number): Promise<MessageRecord[]> => {
@@ -263,7 +264,10 @@ export function createGateway({
     }
   }
 
-  /** After a transport reconnect anything may have been lost: every live group re-checks. */
+  /**
+   * After a transport reconnect, or presence lapsing, anything may have been lost: every
+   * live group re-checks the store.
+   */
   function onResubscribed(): void {
     for (const interest of byGroup.values()) {
       for (const subscription of interest.subscriptions) {
@@ -285,6 +289,7 @@ export function createGateway({
     },
     async start() {
       removeResubscribed = pubsub.onResubscribed(onResubscribed);
+      removeReregistered = presence.onReregistered(onResubscribed);
       unsubscribe = await pubsub.subscribe(nodeChannel(nodeId), onEvent);
     },
     async open({ userId, groupId, since }) {
@@ -321,6 +326,7 @@ export function createGateway({
     async stop() {
       unsubscribe?.();
       removeResubscribed?.();
+      removeReregistered?.();
       for (const interest of [...byUser.values()]) {
         for (const subscription of [...interest.subscriptions]) subscription.complete();
       }

@@ -139,6 +139,8 @@ export function createMemoryPresence(): MemoryPresence {
           remove(byUser, userIds, nodeId);
           return Promise.resolve();
         },
+        // In-process registrations never expire, so there is never a lapse to report.
+        onReregistered: () => () => {},
         close() {
           // Snapshot the keys: `remove` deletes map entries while we walk them.
           remove(byGroup, [...byGroup.keys()], nodeId);

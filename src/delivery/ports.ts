@@ -48,6 +48,12 @@ export interface NodePresence {
   removeGroups(groupIds: readonly string[]): Promise<void>;
   addUsers(userIds: readonly string[]): Promise<void>;
   removeUsers(userIds: readonly string[]): Promise<void>;
+  /**
+   * Called when the node had to register everything again because its registrations expired
+   * (e.g. a pause longer than the ttl). The relay skipped the node meanwhile, so subscribers
+   * may have missed events: treat it like `PubSub.onResubscribed`. Returns a remover.
+   */
+  onReregistered(listener: () => void): () => void;
   /** Removes every registration of this node at once (clean shutdown). */
   close(): Promise<void>;
 }

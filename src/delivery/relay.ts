@@ -16,6 +16,14 @@ export interface RelayOptions {
   readonly checkpointName?: string;
   /** Pause before retrying after a failure. @default 500 */
   readonly retryDelayMs?: number;
+  /**
+   * Longest time published records may stay un-checkpointed. A checkpoint is a durable write,
+   * so it is taken at most this often (and at once after `checkpointEveryRecords`); a crash
+   * in between republishes those records, which gateways drop by seq. @default 200
+   */
+  readonly checkpointIntervalMs?: number;
+  /** Records after which a checkpoint is taken without waiting for the interval. @default 1000 */
+  readonly checkpointEveryRecords?: number;
   readonly onError?: (error: unknown) => void;
   readonly onLeadership?: (leader: boolean) => void;
 }
@@ -55,6 +63,8 @@ export function createRelay({
   lease,
   checkpointName = 'relay',
   retryDelayMs = 500,
+  checkpointIntervalMs = 200,
+  checkpointEveryRecords = 1000,
   onError = () => {},
   onLeadership = () => {},
 }: RelayOptions): Relay {
@@ -98,12 +108,36 @@ export function createRelay({
 
   async function lead(signal: AbortSignal): Promise<void> {
     const after = await store.getCheckpoint(checkpointName);
-    for await (const batch of store.outbox.follow(after, signal)) {
-      if (batch.length === 0) continue;
-      await relayBatch(batch);
-      const position = (batch.at(-1) as OutboxRecord).position;
-      await store.setCheckpoint(checkpointName, position);
-      await store.outbox.acknowledge(position);
+    let published: string | null = null;
+    let saved = after;
+    let sinceSaved = 0;
+    let saving: Promise<void> = Promise.resolve();
+    let timer: NodeJS.Timeout | null = null;
+    const save = (): Promise<void> => {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      const position = published;
+      if (position === null || position === saved) return saving;
+      sinceSaved = 0;
+      saving = saving.then(async () => {
+        await store.setCheckpoint(checkpointName, position);
+        saved = position;
+        await store.outbox.acknowledge(position);
+      });
+      return saving;
+    };
+    try {
+      for await (const batch of store.outbox.follow(after, signal)) {
+        if (batch.length === 0) continue;
+        await relayBatch(batch);
+        published = (batch.at(-1) as OutboxRecord).position;
+        sinceSaved += batch.length;
+        if (sinceSaved >= checkpointEveryRecords) await save();
+        else timer ??= setTimeout(() => void save().catch(onError), checkpointIntervalMs);
+      }
+    } finally {
+      // Whatever was published is checkpointed before leaving, unless the store itself failed.
+      await save().catch(onError);
     }
   }
 

@@ -45,7 +45,7 @@ function validateUserIds(deps: UseCaseDeps, ids: readonly string[], field: strin
     throw badInput(field, `${field} may name at most ${maxMembersPerCall} users per call.`, { limit: maxMembersPerCall });
   }
   for (const id of ids) {
-    if (id.length === 0 || id.length > maxUserIdLength) {
+    if (id.length === 0 || [...id].length > maxUserIdLength) {
       throw badInput(field, `User ids must be 1 to ${maxUserIdLength} characters long.`, { limit: maxUserIdLength });
     }
   }
