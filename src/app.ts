@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -23,6 +24,7 @@ import { createLoaders } from './resolvers/loaders.ts';
 import { createRateLimiter } from './resolvers/rate-limit.ts';
 import { createViewerRegistry } from './resolvers/users.ts';
 import type { Auth, Context } from './schema/builder.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { maskError } from './schema/errors.ts';
 import { schema } from './schema/index.ts';
 import { createSqliteStore } from './storage/sqlite/store.ts';
@@ -44,6 +46,28 @@ export interface App {
 
 export interface BuildAppOptions {
   readonly logger: Logger;
+}
+
+/** The relay serves no GraphQL, only these operational endpoints on PORT. */
+function createOpsServer(metrics: Metrics, ready: () => Promise<void>): Server {
+  return createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path === '/health') {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    } else if (path === '/ready') {
+      ready().then(
+        () => response.writeHead(200, { 'content-type': 'text/plain' }).end('ready'),
+        () => response.writeHead(503, { 'content-type': 'text/plain' }).end('not ready'),
+      );
+    } else if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        () => response.writeHead(500).end(),
+      );
+    } else {
+      response.writeHead(404).end();
+    }
+  });
 }
 
 interface Connections {
@@ -74,7 +98,7 @@ async function openStore(config: Config): Promise<{ store: Store; close: () => P
   return { store, close: () => store.close() };
 }
 
-async function connect(config: Config, logger: Logger): Promise<Connections> {
+async function connect(config: Config, logger: Logger, metrics: Metrics): Promise<Connections> {
   const { store, close: closeStore } = await openStore(config);
   if (config.redisUrl === null) {
     const presence = createMemoryPresence();
@@ -96,20 +120,30 @@ async function connect(config: Config, logger: Logger): Promise<Connections> {
   const subscriber = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
   for (const [name, client] of [['command', command], ['subscriber', subscriber]] as const) {
     client.on('error', (error: Error) => logger.warn({ err: error, connection: name }, 'redis connection error'));
+    client.on('reconnecting', () => metrics.redisReconnects.inc({ connection: name }));
   }
   await Promise.all([command.connect(), subscriber.connect()]);
   const pubsub = createRedisPubSub({ publishClient: command, subscribeClient: subscriber });
   const presence = createRedisPresence({
     client: command,
     nodeId: config.nodeId,
+    ttlSeconds: config.presence.ttlSeconds,
+    heartbeatMs: config.presence.heartbeatMs,
+    keyPrefix: config.redisKeyPrefix,
     onError: (error) => logger.warn({ err: error }, 'presence heartbeat failed'),
   });
   return {
     store,
     pubsub,
-    directory: createRedisPresenceDirectory({ client: command }),
+    directory: createRedisPresenceDirectory({ client: command, keyPrefix: config.redisKeyPrefix }),
     presence,
-    lease: createRedisLease({ client: command, holderId: `${config.nodeId}:${randomUUID()}` }),
+    lease: createRedisLease({
+      client: command,
+      key: `${config.redisKeyPrefix}relay:lease`,
+      holderId: `${config.nodeId}:${randomUUID()}`,
+      ttlMs: config.lease.ttlMs,
+      renewMs: config.lease.renewMs,
+    }),
     redis: { command, subscriber },
     async close() {
       await pubsub.close();
@@ -145,6 +179,18 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
   let transport: WebSocketTransport | null = null;
   const servesClients = config.role !== Roles.relay;
   const relays = config.role !== Roles.gateway;
+  const metrics = createMetrics({
+    subscriptions: () => gateway?.size ?? null,
+    gateway: () => gateway?.stats ?? null,
+    relay: () => relay?.stats ?? null,
+    relayBacklog: async () =>
+      relay?.stats.leader === true && connections !== null ? connections.store.outbox.backlog(relay.stats.position) : null,
+  });
+  const ready = async (): Promise<void> => {
+    if (connections === null) throw new Error('not started');
+    await connections.store.ping();
+    if (connections.redis !== null) await connections.redis.command.ping();
+  };
 
   function yogaFor(conn: Connections, tokens: TokenVerifier, live: Gateway) {
     const deps: UseCaseDeps = {
@@ -153,6 +199,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       sendLimiter: createRateLimiter({ ratePerSecond: config.limits.sendRatePerSecond, burst: config.limits.sendBurst }),
       now: () => new Date(),
       newId: (prefix) => `${prefix}${randomUUID().replaceAll('-', '')}`,
+      onMessageStored: () => metrics.messagesSent.inc(),
     };
     const viewers = createViewerRegistry({ store: conn.store });
     return createYoga<SocketServerContext, Context>({
@@ -179,13 +226,9 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         headers: JSON.stringify({ authorization: 'Bearer <token from npm run token -- alice>' }, null, 2),
       },
       plugins: [
-        useReadinessCheck({
-          endpoint: '/ready',
-          check: async () => {
-            await conn.store.ping();
-            if (conn.redis !== null) await conn.redis.command.ping();
-          },
-        }),
+        useReadinessCheck({ endpoint: '/ready', check: ready }),
+        // No url label: one series per distinct URL (query strings included) would be unbounded.
+        usePrometheus({ registry: metrics.registry, endpoint: '/metrics', labels: { url: false } }),
       ],
       context: async (initial): Promise<Context> => {
         const auth: Auth =
@@ -208,7 +251,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       relay: () => relay,
     },
     async start() {
-      connections = await connect(config, logger);
+      connections = await connect(config, logger, metrics);
       const conn = connections;
       if (relays) {
         relay = createRelay({
@@ -222,8 +265,15 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         relay.start();
       }
       if (!servesClients) {
-        logger.info({ port: null, role: config.role }, 'started');
-        return { port: null };
+        const ops = createOpsServer(metrics, ready);
+        server = ops;
+        await new Promise<void>((resolve, reject) => {
+          ops.once('error', reject);
+          ops.listen(config.port, config.host, () => resolve());
+        });
+        const { port } = ops.address() as AddressInfo;
+        logger.info({ port, role: config.role }, 'started');
+        return { port };
       }
 
       const tokens = createTokenVerifier(resolveSecret({ jwtSecret: config.jwtSecret, dataDir: config.dataDir }));
@@ -246,6 +296,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         tokens,
         maxPayloadBytes: MAX_WEBSOCKET_PAYLOAD_BYTES,
         maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+        onConnection: (delta) => metrics.connections.inc(delta),
       });
       const listening = server;
       await new Promise<void>((resolve, reject) => {

@@ -52,9 +52,15 @@ export interface Config {
   /** HS256 secret; when null outside production a dev secret is kept in `dataDir`. */
   readonly jwtSecret: string | null;
   readonly redisUrl: string | null;
+  /** Prefix of every Redis key (presence, relay lease), so deployments can share a Redis. */
+  readonly redisKeyPrefix: string;
   readonly mongodbUri: string | null;
   /** `FULL` fsyncs every commit (survives power loss); `NORMAL` survives process crashes. */
   readonly sqliteSynchronous: 'FULL' | 'NORMAL';
+  /** With Redis: a dead node's registrations expire after `ttlSeconds`; refreshed every `heartbeatMs`. */
+  readonly presence: { readonly ttlSeconds: number; readonly heartbeatMs: number };
+  /** With Redis: the relay lease outlives a dead holder by `ttlMs`; renewed every `renewMs`. */
+  readonly lease: { readonly ttlMs: number; readonly renewMs: number };
   readonly limits: Limits;
 }
 
@@ -100,6 +106,12 @@ export function loadConfig(env: Env): Config {
   if (!Object.values<string>(Roles).includes(role)) {
     throw new ConfigError(`ROLE must be one of all, gateway, relay; got ${JSON.stringify(role)}`);
   }
+  if (role !== Roles.all && !env['REDIS_URL']) {
+    throw new ConfigError(
+      `ROLE=${role} needs REDIS_URL: without Redis, pub/sub is in-process and cannot reach the other roles. ` +
+        'Use ROLE=all (the default) for a single process.',
+    );
+  }
   const production = env['NODE_ENV'] === 'production';
   const jwtSecret = env['JWT_SECRET'] || null;
   if (production && jwtSecret === null && role !== Roles.relay) {
@@ -123,6 +135,20 @@ export function loadConfig(env: Env): Config {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new ConfigError(`PORT must be a port number, got ${JSON.stringify(portRaw)}`);
   }
+  const presence = {
+    ttlSeconds: positiveInt(env, 'PRESENCE_TTL_SECONDS', 30),
+    heartbeatMs: positiveInt(env, 'PRESENCE_HEARTBEAT_MS', 10_000),
+  };
+  if (presence.heartbeatMs >= presence.ttlSeconds * 1000) {
+    throw new ConfigError('PRESENCE_HEARTBEAT_MS must be shorter than PRESENCE_TTL_SECONDS, or presence would lapse between heartbeats.');
+  }
+  const lease = {
+    ttlMs: positiveInt(env, 'RELAY_LEASE_TTL_MS', 5000),
+    renewMs: positiveInt(env, 'RELAY_LEASE_RENEW_MS', 1500),
+  };
+  if (lease.renewMs >= lease.ttlMs) {
+    throw new ConfigError('RELAY_LEASE_RENEW_MS must be shorter than RELAY_LEASE_TTL_MS, or the lease would lapse between renewals.');
+  }
   return {
     role: role as Role,
     port,
@@ -132,8 +158,11 @@ export function loadConfig(env: Env): Config {
     production,
     jwtSecret,
     redisUrl: env['REDIS_URL'] || null,
+    redisKeyPrefix: env['REDIS_KEY_PREFIX'] || 'chat:',
     mongodbUri: env['MONGODB_URI'] || null,
     sqliteSynchronous: synchronous,
+    presence,
+    lease,
     limits,
   };
 }

@@ -49,7 +49,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ROLE: 'worker' })).toThrow(ConfigError);
     expect(() => loadConfig({ PORT: '70000' })).toThrow(ConfigError);
     expect(() => loadConfig({ SQLITE_SYNCHRONOUS: 'OFF' })).toThrow(ConfigError);
-    expect(loadConfig({ ROLE: 'relay', PORT: '0', SQLITE_SYNCHRONOUS: 'normal' })).toMatchObject({
+    expect(() => loadConfig({ ROLE: 'gateway' })).toThrow(/needs REDIS_URL/);
+    expect(loadConfig({ ROLE: 'relay', REDIS_URL: 'redis://127.0.0.1:6379', PORT: '0', SQLITE_SYNCHRONOUS: 'normal' })).toMatchObject({
       role: 'relay',
       port: 0,
       sqliteSynchronous: 'NORMAL',
@@ -59,6 +60,14 @@ describe('loadConfig', () => {
   it('refuses production without JWT_SECRET, with a message that says what to do', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is not set/);
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's3cret' }).jwtSecret).toBe('s3cret');
+  });
+
+  it('reads presence and lease timings and rejects a heartbeat that cannot keep up', () => {
+    expect(loadConfig({}).presence).toEqual({ ttlSeconds: 30, heartbeatMs: 10_000 });
+    expect(loadConfig({}).lease).toEqual({ ttlMs: 5000, renewMs: 1500 });
+    expect(loadConfig({ PRESENCE_TTL_SECONDS: '3', PRESENCE_HEARTBEAT_MS: '1000' }).presence).toEqual({ ttlSeconds: 3, heartbeatMs: 1000 });
+    expect(() => loadConfig({ PRESENCE_TTL_SECONDS: '3', PRESENCE_HEARTBEAT_MS: '3000' })).toThrow(ConfigError);
+    expect(() => loadConfig({ RELAY_LEASE_TTL_MS: '1000', RELAY_LEASE_RENEW_MS: '1000' })).toThrow(ConfigError);
   });
 
   it('gives each process a distinct node id unless NODE_ID is set', () => {

@@ -36,6 +36,8 @@ export interface RelayStats {
   /** Milliseconds from the last relayed message's commit to its publish. */
   lagMs: number;
   leader: boolean;
+  /** Outbox position of the last record published (null before the first). */
+  position: string | null;
 }
 
 export interface Relay {
@@ -68,7 +70,7 @@ export function createRelay({
   onError = () => {},
   onLeadership = () => {},
 }: RelayOptions): Relay {
-  const stats: RelayStats = { records: 0, publishes: 0, lagMs: 0, leader: false };
+  const stats: RelayStats = { records: 0, publishes: 0, lagMs: 0, leader: false, position: null };
   const stopping = new AbortController();
   let running: Promise<void> | null = null;
 
@@ -108,6 +110,7 @@ export function createRelay({
 
   async function lead(signal: AbortSignal): Promise<void> {
     const after = await store.getCheckpoint(checkpointName);
+    stats.position = after;
     let published: string | null = null;
     let saved = after;
     let sinceSaved = 0;
@@ -131,6 +134,7 @@ export function createRelay({
         if (batch.length === 0) continue;
         await relayBatch(batch);
         published = (batch.at(-1) as OutboxRecord).position;
+        stats.position = published;
         sinceSaved += batch.length;
         if (sinceSaved >= checkpointEveryRecords) await save();
         else timer ??= setTimeout(() => void save().catch(onError), checkpointIntervalMs);

@@ -10,4 +10,6 @@ export interface UseCaseDeps {
   readonly now: () => Date;
   /** A new unique id with the given prefix (`g_…` groups, `m_…` messages). */
   readonly newId: (prefix: string) => string;
+  /** Told about each message a send stored (not about retries that returned the original). */
+  readonly onMessageStored?: () => void;
 }

@@ -57,6 +57,7 @@ export async function sendGroupMessage(deps: UseCaseDeps, viewer: Viewer, input:
     if (outcome.reason === 'GROUP_NOT_FOUND') throw notFound(`Group ${input.groupId} does not exist.`);
     throw forbidden(`You are not a member of group ${input.groupId}.`);
   }
+  if (outcome.created) deps.onMessageStored?.();
   return { message: outcome.message, created: outcome.created };
 }
 

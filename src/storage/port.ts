@@ -230,4 +230,6 @@ export interface OutboxFeed {
    * it may drop them (the embedded adapter deletes them; MongoDB relies on a TTL index).
    */
   acknowledge(position: string): Promise<void>;
+  /** How many committed records lie after `position` (all kept records when null): relay lag. */
+  backlog(after: string | null): Promise<number>;
 }

@@ -85,9 +85,12 @@ export async function startServer({ backend = backends[0] as Backend, limits = {
     production: false,
     jwtSecret,
     redisUrl: null,
+    redisKeyPrefix: 'chat:',
     mongodbUri: backend.mongodbUri(),
     // Tests do not need power-loss durability; crash tests run the real default in a child.
     sqliteSynchronous: 'NORMAL',
+    presence: { ttlSeconds: 30, heartbeatMs: 10_000 },
+    lease: { ttlMs: 5000, renewMs: 1500 },
     limits: { ...defaultLimits, sendRatePerSecond: 10_000, sendBurst: 10_000, ...limits },
   };
   const app = buildApp(config, { logger: pino({ level: 'silent' }) });

@@ -472,6 +472,10 @@ export async function createMongoStore({
       // still needs to read. The position is still checked, as the embedded adapter does.
       decodePosition(position);
     },
+    async backlog(after) {
+      // Keys are gapless and in commit order, so the count after the key is the lag in records.
+      return outbox.countDocuments(after === null ? {} : { _id: { $gt: decodePosition(after).key } });
+    },
   };
 
   // --- the store --------------------------------------------------------------------------------

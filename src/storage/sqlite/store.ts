@@ -354,6 +354,7 @@ export function createSqliteStore({
       'SELECT id, event FROM outbox WHERE id > ? ORDER BY id LIMIT ?',
     ),
     acknowledge: db.prepare<[number]>('DELETE FROM outbox WHERE id <= ?'),
+    backlog: db.prepare<[number], number>('SELECT count(*) FROM outbox WHERE id > ?').pluck(),
     getCheckpoint: db.prepare<[string], string>('SELECT position FROM checkpoints WHERE name = ?').pluck(),
     setCheckpoint: db.prepare<[string, string]>(
       `INSERT INTO checkpoints (name, position) VALUES (?, ?)
@@ -514,6 +515,9 @@ export function createSqliteStore({
     },
     async acknowledge(position) {
       acknowledge(parsePosition(position));
+    },
+    async backlog(after) {
+      return sql.backlog.get(after === null ? 0 : parsePosition(after)) ?? 0;
     },
   };
 

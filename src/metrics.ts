@@ -1,0 +1,93 @@
+/**
+ * Prometheus metrics (prom-client) for gateways and relays. Counters the delivery code keeps
+ * as plain numbers (gateway and relay stats) are read at scrape time, so the hot path pays no
+ * metric calls.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { GatewayStats } from './delivery/gateway.ts';
+import type { RelayStats } from './delivery/relay.ts';
+
+export interface MetricsSources {
+  /** Live subscriptions on this node, or null when the node serves no clients. */
+  readonly subscriptions: () => number | null;
+  readonly gateway: () => Readonly<GatewayStats> | null;
+  readonly relay: () => Readonly<RelayStats> | null;
+  /** Outbox records not yet relayed, or null when unknown (not the active relay). */
+  readonly relayBacklog: () => Promise<number | null>;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly connections: Gauge;
+  readonly messagesSent: Counter;
+  readonly redisReconnects: Counter<'connection'>;
+}
+
+/** A counter whose value is read from a monotonic source at scrape time. */
+function mirroredCounter(registry: Registry, name: string, help: string, read: () => number | null): Counter {
+  let reported = 0;
+  return new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const value = read();
+      // Sources restart from 0 when a role restarts inside the process; never go backwards.
+      if (value !== null && value > reported) {
+        this.inc(value - reported);
+        reported = value;
+      }
+    },
+  });
+}
+
+export function createMetrics(sources: MetricsSources): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const connections = new Gauge({ name: 'chat_connections', help: 'Open authenticated WebSocket connections', registers: [registry] });
+  new Gauge({
+    name: 'chat_active_subscriptions',
+    help: 'Live messageAdded subscriptions on this node',
+    registers: [registry],
+    collect() {
+      this.set(sources.subscriptions() ?? 0);
+    },
+  });
+  const messagesSent = new Counter({ name: 'chat_messages_sent_total', help: 'Messages stored through sendGroupMessage on this node', registers: [registry] });
+  mirroredCounter(registry, 'chat_deliveries_total', 'Messages handed to subscriptions (live and replayed)', () => sources.gateway()?.delivered ?? null);
+  mirroredCounter(registry, 'chat_backfills_total', 'Catch-ups from the store after a seq jump, reconnect or presence lapse', () => sources.gateway()?.backfills ?? null);
+  mirroredCounter(registry, 'chat_duplicates_dropped_total', 'Events dropped as already delivered', () => sources.gateway()?.duplicates ?? null);
+  mirroredCounter(registry, 'chat_relay_records_total', 'Outbox records relayed', () => sources.relay()?.records ?? null);
+  mirroredCounter(registry, 'chat_relay_publishes_total', 'Per-node publishes made by the relay', () => sources.relay()?.publishes ?? null);
+  new Gauge({
+    name: 'chat_relay_lag_ms',
+    help: 'Milliseconds from the last relayed message commit to its publish',
+    registers: [registry],
+    collect() {
+      this.set(sources.relay()?.lagMs ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'chat_relay_lag_records',
+    help: 'Outbox records committed but not yet relayed (reported by the active relay)',
+    registers: [registry],
+    async collect() {
+      this.set((await sources.relayBacklog()) ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'chat_relay_active',
+    help: '1 when this process holds the relay lease',
+    registers: [registry],
+    collect() {
+      this.set(sources.relay()?.leader === true ? 1 : 0);
+    },
+  });
+  const redisReconnects = new Counter({
+    name: 'chat_redis_reconnects_total',
+    help: 'Reconnections of Redis connections',
+    labelNames: ['connection'] as const,
+    registers: [registry],
+  });
+  return { registry, connections, messagesSent, redisReconnects };
+}
