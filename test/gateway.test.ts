@@ -203,6 +203,33 @@ describe('gateway: gaps, duplicates and reconnects', () => {
     expect(seqs(await pull(sub, 12))).toEqual(range(1, 12));
   });
 
+  it('a message announced while a catch-up read is in flight is delivered, not skipped', async () => {
+    let duringRead: (() => Promise<void>) | null = null;
+    const h = await harness({
+      wrapStore: (store) => ({
+        ...store,
+        async listMessages(range) {
+          const page = await store.listMessages(range);
+          const hook = duringRead;
+          duringRead = null;
+          if (hook !== null) await hook();
+          return page;
+        },
+      }),
+    });
+    const g = await h.group('alice');
+    await h.commit(g, 'alice');
+    await h.commit(g, 'alice');
+    // The page (1, 2) was read before 3 committed; 3 arrives live while the page is on its way.
+    duringRead = async () => {
+      await h.send(g, 'alice');
+    };
+    const sub = await h.open('alice', { groupId: g, since: { [g]: 0 } });
+    expect(seqs(await pull(sub, 3))).toEqual([1, 2, 3]);
+    await h.send(g, 'alice');
+    expect(seqs(await pull(sub, 1))).toEqual([4]);
+  });
+
   it('drops duplicates by seq, delivering each message once', async () => {
     const h = await harness();
     const g = await h.group('alice');

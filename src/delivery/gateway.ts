@@ -147,6 +147,13 @@ export function createGateway({
         if (subscription.closed || subscription.cursors.get(cursor.groupId) !== cursor) return;
         const page = (await readAfter(cursor.groupId, cursor.last)).filter((m) => m.seq > cursor.last);
         if (subscription.closed || subscription.cursors.get(cursor.groupId) !== cursor) return;
+        // The read may reach past a removal whose event has not arrived yet (or was lost): only
+        // a member may be handed what it found.
+        if (page.length > 0 && (await store.getMembership(cursor.groupId, subscription.userId)) === null) {
+          dropGroup(subscription, cursor.groupId);
+          return;
+        }
+        if (subscription.closed || subscription.cursors.get(cursor.groupId) !== cursor) return;
         if (page.length > 0) {
           // Pages are contiguous from cursor.last + 1: seqs have no gaps and a read shows commits.
           cursor.last = (page.at(-1) as MessageRecord).seq;
@@ -178,7 +185,7 @@ export function createGateway({
     for (const subscription of interest.subscriptions) {
       const cursor = subscription.cursors.get(message.groupId);
       if (cursor === undefined) continue;
-      if (cursor.catchingUp) {
+      if (cursor.catchingUp || subscription.resyncing > 0) {
         cursor.highestSeen = Math.max(cursor.highestSeen, message.seq);
       } else if (message.seq === cursor.last + 1) {
         deliver(subscription, cursor, message);
@@ -226,6 +233,52 @@ export function createGateway({
     leave(byGroup, groupId, subscription, removeGroups);
   }
 
+  /** The user is no longer in the group: a single-group stream ends, a following one drops it. */
+  function dropGroup(subscription: LiveSubscription, groupId: string): void {
+    if (subscription.fixedGroupId === groupId) subscription.complete();
+    else unfollow(subscription, groupId);
+  }
+
+  /**
+   * Re-reads a subscription's memberships after membership events may have been lost, holding
+   * live delivery meanwhile: groups left are dropped, groups joined are followed from the seq
+   * the user joined at, and every remaining group catches up from the store.
+   */
+  async function resync(subscription: LiveSubscription): Promise<void> {
+    subscription.resyncing += 1;
+    try {
+      const { userId, fixedGroupId } = subscription;
+      const groups =
+        fixedGroupId === null
+          ? await store.listAllUserGroups(userId)
+          : (await store.getMembership(fixedGroupId, userId)) === null
+            ? []
+            : await store.getGroups([fixedGroupId]);
+      if (subscription.closed) return;
+      const current = new Set(groups.map((group) => group.id));
+      for (const groupId of [...subscription.cursors.keys()]) {
+        if (!current.has(groupId)) dropGroup(subscription, groupId);
+      }
+      const joined = groups.filter((group) => !subscription.cursors.has(group.id));
+      if (fixedGroupId === null && joined.length > 0) {
+        const memberships = await Promise.all(joined.map((group) => store.getMembership(group.id, userId)));
+        const starts = new Map<string, number>();
+        joined.forEach((group, index) => {
+          const membership = memberships[index];
+          if (membership != null) starts.set(group.id, membership.joinedSeq);
+        });
+        await follow(subscription, starts);
+      }
+    } finally {
+      subscription.resyncing -= 1;
+    }
+    if (subscription.closed) return;
+    for (const cursor of subscription.cursors.values()) {
+      if (!cursor.catchingUp) stats.backfills += 1;
+      startCatchUp(subscription, cursor, 0);
+    }
+  }
+
   function onMembersAdded(groupId: string, userIds: readonly string[], seq: number): void {
     for (const userId of userIds) {
       const interest = byUser.get(userId);
@@ -265,17 +318,16 @@ export function createGateway({
   }
 
   /**
-   * After a transport reconnect, or presence lapsing, anything may have been lost: every
-   * live group re-checks the store.
+   * After a transport reconnect, or presence lapsing, anything may have been lost, messages and
+   * membership changes alike: every subscription re-reads its memberships and catches up.
    */
   function onResubscribed(): void {
-    for (const interest of byGroup.values()) {
-      for (const subscription of interest.subscriptions) {
-        for (const cursor of subscription.cursors.values()) {
-          // A subscription sits in one interest per group: count each cursor's catch-up once.
-          if (!cursor.catchingUp) stats.backfills += 1;
-          startCatchUp(subscription, cursor, 0);
-        }
+    for (const interest of [...byUser.values()]) {
+      for (const subscription of [...interest.subscriptions]) {
+        resync(subscription).catch((error: unknown) => {
+          onError(error, 'resync after reconnect');
+          subscription.fail(error instanceof Error ? error : new Error(String(error)));
+        });
       }
     }
   }

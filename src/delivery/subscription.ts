@@ -44,6 +44,11 @@ export class LiveSubscription implements AsyncIterableIterator<StreamItem> {
   readonly userId: string;
   readonly fixedGroupId: string | null;
   readonly cursors = new Map<string, GroupCursor>();
+  /**
+   * Non-zero while the gateway re-reads this subscription's memberships after events may have
+   * been lost: live events are then only noted, not delivered, until membership is known.
+   */
+  resyncing = 0;
   readonly #queueLength: number;
   readonly #onClose: (subscription: LiveSubscription) => void;
   #queue: StreamItem[] = [];

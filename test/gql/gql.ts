@@ -33,6 +33,10 @@ type Documents = {
     "\n  mutation CrashSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      created\n      message { id seq body }\n    }\n  }\n": typeof types.CrashSendDocument,
     "\n  query CrashHistory($groupId: ID!) {\n    group(id: $groupId) { lastSeq }\n    messages(groupId: $groupId, first: 100) { edges { node { id seq body } } }\n  }\n": typeof types.CrashHistoryDocument,
     "\n  subscription CrashReplay($groupId: ID!) {\n    messageAdded(groupId: $groupId, since: [{ groupId: $groupId, seq: 0 }]) { seq body }\n  }\n": typeof types.CrashReplayDocument,
+    "\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": typeof types.MultiCreateGroupDocument,
+    "\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n": typeof types.MultiAddMembersDocument,
+    "\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": typeof types.MultiSendDocument,
+    "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n": typeof types.MultiMessageAddedDocument,
     "\n  mutation SubCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": typeof types.SubCreateGroupDocument,
     "\n  mutation SubSendMessage($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": typeof types.SubSendMessageDocument,
     "\n  mutation SubAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": typeof types.SubAddMembersDocument,
@@ -59,6 +63,10 @@ const documents: Documents = {
     "\n  mutation CrashSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      created\n      message { id seq body }\n    }\n  }\n": types.CrashSendDocument,
     "\n  query CrashHistory($groupId: ID!) {\n    group(id: $groupId) { lastSeq }\n    messages(groupId: $groupId, first: 100) { edges { node { id seq body } } }\n  }\n": types.CrashHistoryDocument,
     "\n  subscription CrashReplay($groupId: ID!) {\n    messageAdded(groupId: $groupId, since: [{ groupId: $groupId, seq: 0 }]) { seq body }\n  }\n": types.CrashReplayDocument,
+    "\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": types.MultiCreateGroupDocument,
+    "\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n": types.MultiAddMembersDocument,
+    "\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": types.MultiSendDocument,
+    "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n": types.MultiMessageAddedDocument,
     "\n  mutation SubCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": types.SubCreateGroupDocument,
     "\n  mutation SubSendMessage($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": types.SubSendMessageDocument,
     "\n  mutation SubAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": types.SubAddMembersDocument,
@@ -156,6 +164,22 @@ export function graphql(source: "\n  query CrashHistory($groupId: ID!) {\n    gr
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription CrashReplay($groupId: ID!) {\n    messageAdded(groupId: $groupId, since: [{ groupId: $groupId, seq: 0 }]) { seq body }\n  }\n"): (typeof documents)["\n  subscription CrashReplay($groupId: ID!) {\n    messageAdded(groupId: $groupId, since: [{ groupId: $groupId, seq: 0 }]) { seq body }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n"): (typeof documents)["\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
