@@ -67,6 +67,9 @@ export function createGateway({
   replayPageSize,
   onError = () => {},
 }: GatewayOptions): Gateway {
+  // A replayed page counts against the queue; a page larger than the queue would leave no room
+  // for the live message that follows it.
+  const pageSize = Math.min(replayPageSize, queueLength);
   const byGroup = new Map<string, Interest>();
   const byUser = new Map<string, Interest>();
   const stats: GatewayStats = { delivered: 0, backfills: 0, duplicates: 0 };
@@ -83,7 +86,7 @@ export function createGateway({
     let read = inflightReads.get(key);
     if (read === undefined) {
       read = store
-        .listMessages({ groupId, afterSeq, limit: replayPageSize, order: 'asc' })
+        .listMessages({ groupId, afterSeq, limit: pageSize, order: 'asc' })
         .finally(() => inflightReads.delete(key));
       inflightReads.set(key, read);
     }
@@ -160,7 +163,7 @@ export function createGateway({
           stats.delivered += page.length;
           subscription.pushReplayed(page);
         }
-        if (page.length < replayPageSize && cursor.last >= cursor.highestSeen) {
+        if (page.length < pageSize && cursor.last >= cursor.highestSeen) {
           // Nothing awaited between this check and the switch: the next event sees it live.
           cursor.catchingUp = false;
           return;
