@@ -95,6 +95,18 @@ describe('secrets and tokens', () => {
     await expect(tokens.verify('not.a.token')).rejects.toBeInstanceOf(InvalidTokenError);
   });
 
+  it('remembers a verified token only until it expires', async () => {
+    let clock = Date.now();
+    const tokens = createTokenVerifier('cache secret', { now: () => clock });
+    const token = await tokens.sign({ id: 'u' }, { expiresIn: '2s' });
+    await expect(tokens.verify(token)).resolves.toEqual({ id: 'u', name: null });
+    await expect(tokens.verify(token)).resolves.toEqual({ id: 'u', name: null });
+    clock += 3000;
+    // jose checks expiry against the real clock, so move past it for real too.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await expect(tokens.verify(token)).rejects.toThrow(/expired/);
+  });
+
   it('npm run token prints a token the server started on the same DATA_DIR accepts', async () => {
     const dataDir = await tempDir();
     const env = { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir };
