@@ -74,7 +74,8 @@ interface Connections {
   readonly store: Store;
   readonly pubsub: PubSub;
   readonly directory: PresenceDirectory;
-  readonly presence: NodePresence;
+  /** Null for a relay: it serves no subscribers, so it has no presence of its own. */
+  readonly presence: NodePresence | null;
   readonly lease: RelayLease;
   readonly redis: { readonly command: Redis; readonly subscriber: Redis } | null;
   close(): Promise<void>;
@@ -124,14 +125,17 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
   }
   await Promise.all([command.connect(), subscriber.connect()]);
   const pubsub = createRedisPubSub({ publishClient: command, subscribeClient: subscriber });
-  const presence = createRedisPresence({
-    client: command,
-    nodeId: config.nodeId,
-    ttlSeconds: config.presence.ttlSeconds,
-    heartbeatMs: config.presence.heartbeatMs,
-    keyPrefix: config.redisKeyPrefix,
-    onError: (error) => logger.warn({ err: error }, 'presence heartbeat failed'),
-  });
+  const presence =
+    config.role === Roles.relay
+      ? null
+      : createRedisPresence({
+          client: command,
+          nodeId: config.nodeId,
+          ttlSeconds: config.presence.ttlSeconds,
+          heartbeatMs: config.presence.heartbeatMs,
+          keyPrefix: config.redisKeyPrefix,
+          onError: (error) => logger.warn({ err: error }, 'presence heartbeat failed'),
+        });
   return {
     store,
     pubsub,
@@ -189,7 +193,17 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
   const ready = async (): Promise<void> => {
     if (connections === null) throw new Error('not started');
     await connections.store.ping();
-    if (connections.redis !== null) await connections.redis.command.ping();
+    if (connections.redis !== null) {
+      const { command } = connections.redis;
+      // With maxRetriesPerRequest: null ioredis queues a PING while it reconnects, so /ready
+      // would hang until Redis is back instead of answering 503 while it is down.
+      if (command.status !== 'ready') throw new Error(`Redis is not connected (${command.status})`);
+      // A socket that died a moment ago is not noticed yet: do not let the probe hang on it.
+      await Promise.race([
+        command.ping(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('Redis did not answer PING within 1 s')), 1000).unref()),
+      ]);
+    }
   };
 
   function yogaFor(conn: Connections, tokens: TokenVerifier, live: Gateway) {
@@ -277,6 +291,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       }
 
       const tokens = createTokenVerifier(resolveSecret({ jwtSecret: config.jwtSecret, dataDir: config.dataDir }));
+      if (conn.presence === null) throw new Error('A node that serves clients needs presence.');
       gateway = createGateway({
         nodeId: config.nodeId,
         store: conn.store,
@@ -319,7 +334,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       }
       await gateway?.stop();
       await relay?.stop();
-      await connections?.presence.close();
+      await connections?.presence?.close();
       await connections?.close();
       server = null;
       transport = null;

@@ -45,6 +45,7 @@ import {
   type OutboxDoc,
   type OutboxEventDoc,
 } from '../src/storage/mongo/mapping.ts';
+import { insertsUntilEnd, placeKey, retryDelayMs } from '../src/storage/mongo/follow.ts';
 import {
   START,
   decodeGroupKey,
@@ -269,7 +270,9 @@ describe('error classification', () => {
   });
 
   it('treats lost history, invalid tokens and missing resume points as fallback', () => {
-    for (const code of [286, 260, 280]) {
+    // 136: a slow follower's open stream lost its oplog position; the driver does not resume it,
+    // and failing would end the relay's follow although the outbox collection still has the records.
+    for (const code of [286, 136, 260, 280]) {
       expect(isHistoryLost(serverError(code)), String(code)).toBe(true);
       expect(followErrorAction(serverError(code)), String(code)).toBe('fallback');
     }
@@ -311,5 +314,35 @@ describe('error classification', () => {
     expect(isIndexOptionsConflict(serverError(86))).toBe(false);
     expect(isNamespaceExists(serverError(48))).toBe(true);
     expect(isNamespaceExists(serverError(26))).toBe(false);
+  });
+});
+
+describe('follow decisions', () => {
+  it('skips keys already yielded, takes the next one, and reports a jump past it as a gap', () => {
+    // Catch-up and the stream overlap from T0: the stream re-delivers what catch-up yielded.
+    expect(placeKey(3, 5, true)).toBe('seen');
+    expect(placeKey(5, 5, true)).toBe('seen');
+    expect(placeKey(6, 5, true)).toBe('next');
+    expect(placeKey(9, 5, true)).toBe('gap');
+    // From the start (after = null) the oldest kept key may be anything: expired, not a gap.
+    expect(placeKey(40, 0, false)).toBe('next');
+    expect(placeKey(0, 0, false)).toBe('seen');
+  });
+
+  it('takes the inserts before the change that ends the stream, and nothing after it', () => {
+    type Change = { operationType: 'insert'; key: number } | { operationType: 'drop' | 'invalidate' | 'rename' };
+    const insert = (key: number): Change => ({ operationType: 'insert', key });
+    expect(insertsUntilEnd<Change>([insert(1), insert(2)])).toEqual({ inserts: [insert(1), insert(2)], ended: false });
+    expect(insertsUntilEnd<Change>([insert(1), { operationType: 'drop' }, { operationType: 'invalidate' }, insert(2)])).toEqual({
+      inserts: [insert(1)],
+      ended: true,
+    });
+    expect(insertsUntilEnd<Change>([{ operationType: 'invalidate' }])).toEqual({ inserts: [], ended: true });
+    expect(insertsUntilEnd<Change>([{ operationType: 'rename' }, insert(1)]).ended).toBe(true);
+    expect(insertsUntilEnd<Change>([])).toEqual({ inserts: [], ended: false });
+  });
+
+  it('retries at once, then backs off from 100 ms doubling to at most 5 s', () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 50].map(retryDelayMs)).toEqual([0, 100, 200, 400, 800, 1600, 3200, 5000, 5000]);
   });
 });

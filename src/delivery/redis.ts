@@ -416,6 +416,12 @@ export function createRedisPresence({
   register().catch(onError);
   const stopHeartbeat = every(heartbeatMs, heartbeat);
   const stopSweep = every(sweepMs, sweep);
+  // A Redis that restarted (or failed over) may have lost every key: check at once rather than
+  // at the next heartbeat, so routing to this node resumes as soon as the connection is back.
+  const onReady = (): void => {
+    if (!closed) heartbeat().catch(onError);
+  };
+  client.on('ready', onReady);
 
   const assertOpen = (): void => {
     if (closed) throw new Error(`Presence of ${nodeId} is closed`);
@@ -458,6 +464,7 @@ export function createRedisPresence({
     async close() {
       if (closed) return;
       closed = true;
+      client.off('ready', onReady);
       stopHeartbeat();
       stopSweep();
       reregisteredListeners.clear();

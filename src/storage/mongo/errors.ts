@@ -22,6 +22,11 @@ export const ServerCode = {
   ChangeStreamHistoryLost: 286,
   /** Resume point not found although the oplog covers its time (e.g. after a rollback). */
   ChangeStreamFatalError: 280,
+  /**
+   * An open stream's oplog scan fell behind the oplog's truncation point (a slow or paused
+   * follower). Not resumable for the driver; the server does not translate it to 286 mid-stream.
+   */
+  CappedPositionLost: 136,
   /** createIndexes met an index of the same name with other options (e.g. a new TTL). */
   IndexOptionsConflict: 85,
   /** createCollection of a collection that exists. */
@@ -87,14 +92,16 @@ export function isWriteConflict(error: unknown): boolean {
 
 /**
  * A change stream cannot continue from its resume point: the oplog has rolled past it
- * (ChangeStreamHistoryLost, 286), the token is not valid for this stream (InvalidResumeToken,
- * 260) or its event is not in the oplog (ChangeStreamFatalError, 280). The driver does not
- * resume these; the follower falls back to reading the outbox collection from its last key.
+ * (ChangeStreamHistoryLost, 286, when opening; CappedPositionLost, 136, under an open stream), the
+ * token is not valid for this stream (InvalidResumeToken, 260) or its event is not in the oplog
+ * (ChangeStreamFatalError, 280). The driver does not resume these; the follower falls back to
+ * reading the outbox collection from its last key.
  */
 export function isHistoryLost(error: unknown): boolean {
   const code = serverCode(error);
   return (
     code === ServerCode.ChangeStreamHistoryLost ||
+    code === ServerCode.CappedPositionLost ||
     code === ServerCode.InvalidResumeToken ||
     code === ServerCode.ChangeStreamFatalError
   );

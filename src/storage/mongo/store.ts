@@ -63,11 +63,13 @@
  *    (startAtOperationTime).
  * 20. A resume point older than the oplog fails with ChangeStreamHistoryLost (286); a token that
  *    is not valid for the stream with InvalidResumeToken (260); a token whose event is not in the
- *    oplog with ChangeStreamFatalError (280). None is resumable. "Error Codes", "Replica Set Oplog"
- *    (oplog window), "Change Streams Production Recommendations".
- * 21. The driver resumes a change stream once by itself after a resumable error (network, election,
- *    CursorNotFound, the ResumableChangeStreamError label) with its cached resume token.
- *    Driver specification "Change Streams" (Resume Process); lib/change_stream.js.
+ *    oplog with ChangeStreamFatalError (280); an open stream that falls behind the oplog's
+ *    truncation point with CappedPositionLost (136). None is resumable. "Error Codes", "Replica Set
+ *    Oplog" (oplog window), "Change Streams Production Recommendations".
+ * 21. The driver resumes a change stream by itself after a resumable error (network, election,
+ *    CursorNotFound, the ResumableChangeStreamError label) with its cached resume token, again after
+ *    each resume that succeeds; it throws when reopening fails. Driver specification "Change
+ *    Streams" (Resume Process); lib/change_stream.js `next`, `_processErrorIteratorMode`.
  * 22. `hint` forces an index for a query. "cursor.hint()".
  */
 import { ReadConcern, ReadPreference, WriteConcern } from 'mongodb';
@@ -101,6 +103,7 @@ import type {
   UserRecord,
 } from '../port.ts';
 import { followErrorAction, isDuplicateKey, isIndexOptionsConflict, isNamespaceExists } from './errors.ts';
+import { insertsUntilEnd, placeKey, retryDelayMs } from './follow.ts';
 import {
   toGroup,
   toMembership,
@@ -165,9 +168,6 @@ const OUTBOX_PIPELINE = [
 ];
 
 const ABORTED = Symbol('aborted');
-
-/** Immediate first, then 100 ms doubling to 5 s: the driver has already resumed once by itself. */
-const retryDelayMs = (attempt: number): number => (attempt === 0 ? 0 : Math.min(100 * 2 ** (attempt - 1), 5000));
 
 function checkLimit(limit: number): number {
   if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`A page limit must be an integer >= 0, got ${limit}`);
@@ -372,8 +372,9 @@ export async function createMongoStore({
     let attempt = 0;
 
     const take = (doc: OutboxDoc, eventToken?: unknown): OutboxRecord | null => {
-      if (doc._id <= lastKey) return null;
-      if (expectNext && doc._id !== lastKey + 1) {
+      const place = placeKey(doc._id, lastKey, expectNext);
+      if (place === 'seen') return null;
+      if (place === 'gap') {
         process.emitWarning(
           `outbox records ${lastKey + 1}..${doc._id - 1} expired before the relay read them; ` +
             'raise outboxRetentionSeconds above the longest relay outage',
@@ -388,6 +389,7 @@ export async function createMongoStore({
 
     while (!signal.aborted) {
       let stream: ChangeStream<OutboxDoc, OutboxChange> | undefined;
+      let failed = false;
       try {
         let startAtOperationTime: Timestamp | undefined;
         if (token === undefined) {
@@ -429,20 +431,12 @@ export async function createMongoStore({
             if (more === null) break;
             changes.push(more);
           }
-          const batch: OutboxRecord[] = [];
-          let invalidated = false;
-          for (const change of changes) {
-            if (change.operationType !== 'insert') {
-              invalidated = true;
-              break;
-            }
-            const record = take(change.fullDocument, change._id);
-            if (record !== null) batch.push(record);
-          }
+          const { inserts, ended } = insertsUntilEnd(changes);
+          const batch = inserts.map((change) => take(change.fullDocument, change._id)).filter((record) => record !== null);
           attempt = 0;
           if (batch.length > 0) yield batch;
-          if (invalidated) {
-            // The collection was dropped or renamed: read it again from the last key.
+          if (ended) {
+            // The collection was dropped or renamed (18): read it again from the last key.
             token = undefined;
             break;
           }
@@ -452,13 +446,23 @@ export async function createMongoStore({
         const action = followErrorAction(error);
         if (action === 'fail') throw error;
         if (action === 'fallback') token = undefined;
-        await pause(retryDelayMs(attempt), signal);
-        attempt += 1;
+        failed = true;
       } finally {
         if (stream !== undefined) {
-          openStreams.delete(stream);
-          await stream.close().catch(() => undefined);
+          const open = stream;
+          // close() kills the server cursor, a round trip that waits for server selection while
+          // the server is unreachable: once aborted the iterator ends at once and lets it finish.
+          const closed = open
+            .close()
+            .catch(() => undefined)
+            .finally(() => openStreams.delete(open));
+          if (!signal.aborted) await closed;
         }
+      }
+      // After the failed stream is closed, not while it is still open.
+      if (failed) {
+        await pause(retryDelayMs(attempt), signal);
+        attempt += 1;
       }
     }
   }
@@ -474,7 +478,10 @@ export async function createMongoStore({
     },
     async backlog(after) {
       // Keys are gapless and in commit order, so the count after the key is the lag in records.
-      return outbox.countDocuments(after === null ? {} : { _id: { $gt: decodePosition(after).key } });
+      // Always a range on _id (keys start at 1), also for null: the count then walks the _id index
+      // alone, where an empty filter would scan every outbox document.
+      const { key } = after === null ? START : decodePosition(after);
+      return outbox.countDocuments({ _id: { $gt: key } });
     },
   };
 
@@ -592,12 +599,14 @@ export async function createMongoStore({
     },
     async listUserGroups(userId, { limit, after }: PageRequest): Promise<Page<UserGroupRecord>> {
       checkLimit(limit);
+      // Decoded before any read: a key this store did not produce is a RangeError even for a
+      // user without groups, as in the embedded adapter.
+      const key = after === undefined ? undefined : decodeGroupKey(after);
       const mine = await memberships.find({ userId }).toArray();
       if (mine.length === 0) return { items: [], hasMore: false };
       const byGroup = new Map(mine.map((doc) => [doc.groupId, toMembership(doc)]));
       const filter: Filter<GroupDoc> = { _id: { $in: [...byGroup.keys()] } };
-      if (after !== undefined) {
-        const key = decodeGroupKey(after);
+      if (key !== undefined) {
         filter.$or = [
           { lastActivityAt: { $lt: key.lastActivityAt } },
           { lastActivityAt: key.lastActivityAt, _id: { $lt: key.id } },
@@ -610,7 +619,7 @@ export async function createMongoStore({
         .sort({ lastActivityAt: -1, _id: -1 })
         .limit(limit + 1)
         .toArray();
-      // A group whose membership was removed between the two reads is left out.
+      // Every group found is one of `mine` (the $in); its membership is the one read first.
       const rows = docs.flatMap((doc) => {
         const membership = byGroup.get(doc._id);
         return membership === undefined ? [] : [{ doc, membership }];
@@ -664,11 +673,14 @@ export async function createMongoStore({
           return { ok: true, message, created: true };
         });
       } catch (error) {
-        // DuplicateKey (11000) on the clientMessageId index: the same send committed meanwhile,
-        // typically an attempt whose commit result was unknown (UnknownTransactionCommitResult)
-        // and that the client retried. The failed statement aborted this transaction on the
-        // server (later statements would get NoSuchTransaction, 251), so withTransaction has
-        // rethrown it and the original is read outside the transaction (10).
+        // DuplicateKey (11000) on the clientMessageId index: the same send committed meanwhile.
+        // A repeat of a committed send (also one whose first commit result was unknown,
+        // UnknownTransactionCommitResult) normally finds the original in its snapshot above, and
+        // one racing an uncommitted original conflicts on the group's lastSeq first (112,
+        // retried); this is the guard for anything else. The failed statement aborted this
+        // transaction on the server (later statements would get NoSuchTransaction, 251), so
+        // withTransaction has rethrown it and the original is read outside the transaction (10),
+        // at majority, so what is returned is durable.
         if (!isDuplicateKey(error)) throw error;
         const original = await findByClientMessageId(groupId, senderId, clientMessageId);
         if (original === null) throw error;

@@ -1,0 +1,617 @@
+/**
+ * Multi-node delivery over Redis, with real processes: relays and gateways run as
+ * `node src/main.ts` children on one test-owned redis-server and one embedded store (a shared
+ * DATA_DIR). Clients subscribe on one gateway and send on another; processes and Redis are
+ * killed mid-stream. Every assertion is on what a client, Redis or an operational endpoint shows.
+ *
+ * The only timed assertions are the limits the feature states: a dead gateway's presence is
+ * gone within PRESENCE_TTL_SECONDS (30), a standby relay takes over within 10 s, a drained
+ * gateway exits within 10 s. Each is measured and printed.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createTokenVerifier } from '../src/auth/jwt.ts';
+import type { PresenceDirectory } from '../src/delivery/ports.ts';
+import { createRedisPresenceDirectory } from '../src/delivery/redis.ts';
+import { graphql } from './gql/index.ts';
+import type { MultiMessageAddedSubscription } from './gql/graphql.ts';
+import { startProcess, type ServerProcess } from './support/process.ts';
+import {
+  commandStats,
+  keysWithPrefix,
+  seqRange,
+  seqsIn,
+  startRedis,
+  untilSeq,
+  waitFor,
+  type TestRedis,
+} from './support/redis.ts';
+import { collect, disposeAll, ok, onDispose, sleep, wsClient, type Collected } from './support/server.ts';
+
+// --- operations ----------------------------------------------------------------------------------
+
+const CreateGroup = graphql(`
+  mutation MultiCreateGroup($input: CreateGroupInput!) {
+    createGroup(input: $input) {
+      group {
+        id
+      }
+    }
+  }
+`);
+
+const AddMembers = graphql(`
+  mutation MultiAddMembers($input: AddGroupMembersInput!) {
+    addGroupMembers(input: $input) {
+      group {
+        memberCount
+      }
+    }
+  }
+`);
+
+const Send = graphql(`
+  mutation MultiSend($input: SendGroupMessageInput!) {
+    sendGroupMessage(input: $input) {
+      message {
+        seq
+      }
+    }
+  }
+`);
+
+const MessageAdded = graphql(`
+  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {
+    messageAdded(groupId: $groupId, since: $since) {
+      id
+      groupId
+      seq
+      body
+    }
+  }
+`);
+
+type Subscriber = Collected<MultiMessageAddedSubscription>;
+
+// --- a cluster: one test-owned Redis, one data directory, one secret -----------------------------
+
+interface Cluster {
+  readonly redis: TestRedis;
+  readonly prefix: string;
+  /** The read side of presence on the test's own Redis client. */
+  readonly directory: PresenceDirectory;
+  /** Starts `node src/main.ts` with the cluster's shared environment plus `env`. */
+  start(env: Record<string, string>): Promise<ServerProcess>;
+  token(userId: string): Promise<string>;
+}
+
+async function cluster(): Promise<Cluster> {
+  const redis = await startRedis();
+  const dataDir = await mkdtemp(join(tmpdir(), 'chat-multinode-'));
+  onDispose(() => rm(dataDir, { recursive: true, force: true }));
+  const secret = randomBytes(32).toString('base64url');
+  const prefix = `multi:${randomUUID().slice(0, 8)}:`;
+  const tokens = createTokenVerifier(secret);
+  const shared: Record<string, string> = {
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: prefix,
+    DATA_DIR: dataDir,
+    JWT_SECRET: secret,
+    // Crash durability of SQLite is crash.test.ts's subject; here it would only slow sends.
+    SQLITE_SYNCHRONOUS: 'NORMAL',
+    // Scenarios send hundreds of messages from one user.
+    LIMIT_SEND_RATE_PER_SECOND: '100000',
+    LIMIT_SEND_BURST: '100000',
+  };
+  return {
+    redis,
+    prefix,
+    directory: createRedisPresenceDirectory({ client: redis.client, keyPrefix: prefix }),
+    // Generous: on a loaded 2-core machine three tsx processes starting at once can be slow.
+    start: (env) => startProcess({ ...shared, ...env }, { readyTimeoutMs: 60_000 }),
+    token: (userId) => tokens.sign({ id: userId }),
+  };
+}
+
+/** Tokens for the named users, in order. */
+const tokensFor = <const T extends readonly string[]>(c: Cluster, ids: T): Promise<{ -readonly [K in keyof T]: string }> =>
+  Promise.all(ids.map((id) => c.token(id))) as Promise<{ -readonly [K in keyof T]: string }>;
+
+const gateway = (c: Cluster, nodeId: string, env: Record<string, string> = {}): Promise<ServerProcess> =>
+  c.start({ ROLE: 'gateway', NODE_ID: nodeId, ...env });
+const relay = (c: Cluster, nodeId: string): Promise<ServerProcess> => c.start({ ROLE: 'relay', NODE_ID: nodeId });
+
+const isActiveLine = (line: Record<string, unknown>): boolean => line['msg'] === 'relay is active' && line['leader'] === true;
+
+async function createGroup(url: string, token: string, memberIds: readonly string[]): Promise<string> {
+  const data = await ok(url, token, CreateGroup, { input: { name: 'multinode', memberIds: [...memberIds] } });
+  return data.createGroup.group.id;
+}
+
+/** One send; retried with the same clientMessageId (a retry never stores twice). */
+async function send(url: string, token: string, groupId: string, key: string): Promise<number> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const data = await ok(url, token, Send, { input: { groupId, body: `body ${key}`, clientMessageId: key } });
+      return data.sendGroupMessage.message.seq;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await sleep(200);
+    }
+  }
+}
+
+interface Sending {
+  /** Messages acknowledged so far. */
+  readonly sent: () => number;
+  /** Stops after the sends in flight; resolves with every acknowledged seq. */
+  stop(): Promise<number[]>;
+  /** Resolves with every acknowledged seq once `count` were sent (or `stop` was called). */
+  readonly done: Promise<number[]>;
+}
+
+/**
+ * Sends `count` messages (or until stopped) with `concurrency` workers, each pausing `pauseMs`
+ * between its sends; message i goes through `urlFor(i)`.
+ */
+function startSending({
+  urlFor,
+  token,
+  groupId,
+  count = Number.POSITIVE_INFINITY,
+  concurrency = 1,
+  pauseMs = 0,
+}: {
+  readonly urlFor: (i: number) => string;
+  readonly token: string;
+  readonly groupId: string;
+  readonly count?: number;
+  readonly concurrency?: number;
+  readonly pauseMs?: number;
+}): Sending {
+  const seqs: number[] = [];
+  const run = randomUUID().slice(0, 8);
+  let next = 0;
+  let stopped = false;
+  const worker = async (): Promise<void> => {
+    while (!stopped && next < count) {
+      const i = next;
+      next += 1;
+      seqs.push(await send(urlFor(i), token, groupId, `${run}-${i}`));
+      if (pauseMs > 0) await sleep(pauseMs);
+    }
+  };
+  const done = Promise.all(Array.from({ length: concurrency }, worker)).then(() => [...seqs].sort((x, y) => x - y));
+  done.catch(() => {});
+  return {
+    sent: () => seqs.length,
+    done,
+    async stop() {
+      stopped = true;
+      return done;
+    },
+  };
+}
+
+function subscribe(server: ServerProcess, token: string, groupId: string, since = 0, onClosed?: (code: number) => void): Subscriber {
+  const client = wsClient(server, token, onClosed === undefined ? {} : { onClosed: ({ code }) => onClosed(code) });
+  return collect(client, MessageAdded, { groupId, since: [{ groupId, seq: since }] });
+}
+
+/** Asserts the subscriber got exactly 1..last of the group, in order, once each. */
+function expectContiguous(subscriber: Subscriber, groupId: string, last: number): void {
+  expect(seqsIn(subscriber.results, groupId)).toEqual(seqRange(1, last));
+}
+
+// --- operational endpoints --------------------------------------------------------------------------
+
+async function httpStatus(port: number, path: string, timeoutMs = 5000): Promise<number | 'timeout'> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+    await response.arrayBuffer();
+    return response.status;
+  } catch (error) {
+    if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'timeout';
+    throw error;
+  }
+}
+
+async function scrape(port: number): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
+/** The sum of a metric's samples (all label sets); null when it has none. */
+function metric(text: string, name: string): number | null {
+  let total: number | null = null;
+  for (const line of text.split('\n')) {
+    const match = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+(\\S+)$`).exec(line);
+    if (match !== null) total = (total ?? 0) + Number(match[1]);
+  }
+  return total;
+}
+
+const sameNodes = (nodes: readonly string[], expected: readonly string[]): boolean =>
+  [...nodes].sort().join(',') === [...expected].sort().join(',');
+
+afterEach(disposeAll);
+afterAll(disposeAll);
+
+describe('multi-node delivery over Redis (real processes)', () => {
+  it('relay + two gateways: subscribe on one, send on the other, both ways; every device gets everything once, in order', async () => {
+    const c = await cluster();
+    const r = await relay(c, 'relay');
+    const [a, b] = await Promise.all([gateway(c, 'a'), gateway(c, 'b')]);
+    await r.waitForLog(isActiveLine, 30_000);
+    const [alice, bob, carol, dave] = await tokensFor(c, ['alice', 'bob', 'carol', 'dave']);
+    const groupId = await createGroup(a.url, alice, ['bob', 'carol', 'dave']);
+
+    const subscribers: [string, Subscriber][] = [
+      ['bob on A', subscribe(a, bob, groupId)],
+      ['carol on B', subscribe(b, carol, groupId)],
+      // One user, two devices on two nodes.
+      ['dave on A', subscribe(a, dave, groupId)],
+      ['dave on B', subscribe(b, dave, groupId)],
+    ];
+    await waitFor('both gateways registered for the group', async () => sameNodes(await c.directory.nodesForGroup(groupId), ['a', 'b']));
+
+    // Sent on B (reaching A's subscribers through the relay), then on A (reaching B's).
+    const sent: number[] = [];
+    for (let i = 0; i < 10; i += 1) sent.push(await send(b.url, alice, groupId, `onB-${i}`));
+    for (let i = 0; i < 10; i += 1) sent.push(await send(a.url, alice, groupId, `onA-${i}`));
+    expect(sent).toEqual(seqRange(1, 20));
+
+    for (const [who, subscriber] of subscribers) {
+      await untilSeq(subscriber, groupId, 20, { who });
+      expectContiguous(subscriber, groupId, 20);
+      expect(subscriber.results.map((result) => result.data?.messageAdded.body)).toEqual([
+        ...seqRange(0, 9).map((i) => `body onB-${i}`),
+        ...seqRange(0, 9).map((i) => `body onA-${i}`),
+      ]);
+    }
+    // The relay routed each message to both nodes, through Redis.
+    expect(metric(await scrape(r.port as number), 'chat_relay_publishes_total')).toBeGreaterThanOrEqual(40);
+  }, 90_000);
+
+  it('kill -9 of a gateway: its presence expires within the TTL and its client resumes on the other gateway with no gap or duplicate', async () => {
+    const c = await cluster();
+    const r = await relay(c, 'relay');
+    const [a, b] = await Promise.all([gateway(c, 'a'), gateway(c, 'b')]);
+    await r.waitForLog(isActiveLine, 30_000);
+    const [alice, bob] = await tokensFor(c, ['alice', 'bob']);
+    const groupId = await createGroup(b.url, alice, ['bob']);
+
+    const onA = subscribe(a, bob, groupId);
+    await waitFor('gateway A registered for the group', async () => (await c.directory.nodesForGroup(groupId)).includes('a'));
+    const aliveKeysOfA = async (): Promise<string[]> =>
+      (await keysWithPrefix(c.redis.client, `${c.prefix}presence:instance:a@`)).filter((key) => key.endsWith(':alive'));
+    expect(await aliveKeysOfA()).toHaveLength(1);
+
+    // Sent on B throughout, so sending never depends on the node that dies.
+    const sender = startSending({ urlFor: () => b.url, token: alice, groupId, pauseMs: 40 });
+    await waitFor('bob to receive 10 messages on A', () => seqsIn(onA.results, groupId).length >= 10, { timeoutMs: 30_000 });
+
+    const killedAt = Date.now();
+    await a.kill('SIGKILL');
+    const expiry = (async () => {
+      await waitFor(
+        "A's presence to expire",
+        async () =>
+          !(await c.directory.nodesForGroup(groupId)).includes('a') &&
+          !(await c.directory.nodesForUsers(['bob'])).includes('a') &&
+          (await aliveKeysOfA()).length === 0,
+        { timeoutMs: 45_000, intervalMs: 100 },
+      );
+      return Date.now() - killedAt;
+    })();
+    expiry.catch(() => {});
+
+    // The client sees its socket die, then reconnects to B with the last seq it saw.
+    await expect(onA.done).rejects.toBeDefined();
+    const seenOnA = seqsIn(onA.results, groupId);
+    const lastSeen = seenOnA.at(-1) as number;
+    const sentAtReconnect = sender.sent();
+    const onB = subscribe(b, bob, groupId, lastSeen);
+    await waitFor('bob to receive 20 messages on B', () => seqsIn(onB.results, groupId).length >= 20, { timeoutMs: 30_000 });
+    const sent = await sender.stop();
+    expect(sent.length).toBeGreaterThan(sentAtReconnect); // messages kept coming across the reconnect
+    const last = sent.at(-1) as number;
+    expect(sent).toEqual(seqRange(1, last));
+
+    await untilSeq(onB, groupId, last, { who: 'bob on B' });
+    expect([...seenOnA, ...seqsIn(onB.results, groupId)]).toEqual(seqRange(1, last));
+
+    const expiryMs = await expiry;
+    console.log(`[multinode] presence of a kill -9'd gateway expired ${expiryMs} ms after the kill (PRESENCE_TTL_SECONDS=30)`);
+    // The alive key was last refreshed before the kill, so it expires at most 30 s after it;
+    // the margin is the 100 ms poll plus one round trip.
+    expect(expiryMs).toBeLessThanOrEqual(30_000 + 500);
+  }, 120_000);
+
+  it('kill -9 of the active relay: the standby takes over within 10 s and every subscriber gets all 200 messages in order', async () => {
+    const c = await cluster();
+    const first = await relay(c, 'relay-1');
+    await first.waitForLog(isActiveLine, 30_000);
+    const second = await relay(c, 'relay-2');
+    const [a, b] = await Promise.all([gateway(c, 'a'), gateway(c, 'b')]);
+    const relays = [first, second];
+    const active = await Promise.all(relays.map(async (r) => metric(await scrape(r.port as number), 'chat_relay_active')));
+    expect([...active].sort()).toEqual([0, 1]);
+    const activeOne = relays[active.indexOf(1)] as ServerProcess;
+    const standbyOne = relays[active.indexOf(0)] as ServerProcess;
+    expect(standbyOne.logs.some(isActiveLine)).toBe(false);
+
+    const [alice, bob, carol] = await tokensFor(c, ['alice', 'bob', 'carol']);
+    const groupId = await createGroup(a.url, alice, ['bob', 'carol']);
+    const subscribers: [string, Subscriber][] = [
+      ['bob on A', subscribe(a, bob, groupId)],
+      ['carol on B', subscribe(b, carol, groupId)],
+    ];
+    await waitFor('both gateways registered for the group', async () => sameNodes(await c.directory.nodesForGroup(groupId), ['a', 'b']));
+
+    const sender = startSending({
+      urlFor: (i) => (i % 2 === 0 ? a.url : b.url),
+      token: alice,
+      groupId,
+      count: 200,
+      concurrency: 4,
+      pauseMs: 20,
+    });
+    await waitFor('60 messages sent', () => sender.sent() >= 60, { timeoutMs: 30_000, intervalMs: 10 });
+    const killedAt = Date.now();
+    activeOne.child.kill('SIGKILL');
+    const line = await standbyOne.waitForLog(isActiveLine, 30_000);
+    const takeoverMs = (line['time'] as number) - killedAt;
+    await activeOne.exited;
+
+    const sent = await sender.done;
+    expect(sent).toEqual(seqRange(1, 200));
+    for (const [who, subscriber] of subscribers) {
+      await untilSeq(subscriber, groupId, 200, { who, timeoutMs: 60_000 });
+      expectContiguous(subscriber, groupId, 200);
+    }
+    expect(metric(await scrape(standbyOne.port as number), 'chat_relay_active')).toBe(1);
+    console.log(`[multinode] standby relay took over ${takeoverMs} ms after kill -9 of the active one (RELAY_LEASE_TTL_MS=5000, RELAY_LEASE_RENEW_MS=1500)`);
+    expect(takeoverMs).toBeLessThan(10_000);
+  }, 120_000);
+
+  it('Redis restart mid-stream: sends go on, every subscriber ends with every message, /ready reports the outage, reconnects are counted', async () => {
+    const c = await cluster();
+    const r = await relay(c, 'relay');
+    const [a, b] = await Promise.all([gateway(c, 'a'), gateway(c, 'b')]);
+    await r.waitForLog(isActiveLine, 30_000);
+    expect(await httpStatus(a.port as number, '/ready')).toBe(200);
+    const [alice, bob, carol] = await tokensFor(c, ['alice', 'bob', 'carol']);
+    const groupId = await createGroup(a.url, alice, ['bob', 'carol']);
+    const subscribers: [string, Subscriber][] = [
+      ['bob on A', subscribe(a, bob, groupId)],
+      ['carol on B', subscribe(b, carol, groupId)],
+    ];
+    await waitFor('both gateways registered for the group', async () => sameNodes(await c.directory.nodesForGroup(groupId), ['a', 'b']));
+
+    const total = 150;
+    const sender = startSending({ urlFor: (i) => (i % 2 === 0 ? a.url : b.url), token: alice, groupId, count: total, pauseMs: 25 });
+    await waitFor('40 messages sent', () => sender.sent() >= 40, { timeoutMs: 30_000, intervalMs: 10 });
+    await c.redis.kill();
+    const sentWhileDown = sender.sent();
+    // Probed until it answers 503: a probe sent before the gateway noticed the dead socket
+    // waits on its PING (ioredis resends it after reconnecting), so each probe gets 300 ms.
+    const readyWhileDown: (number | 'timeout')[] = [];
+    const probeReady = async (): Promise<void> => {
+      const until = Date.now() + 900;
+      while (Date.now() < until && !readyWhileDown.includes(503)) readyWhileDown.push(await httpStatus(a.port as number, '/ready', 300));
+    };
+    await Promise.all([probeReady(), sleep(1000)]);
+    expect(sender.sent()).toBeGreaterThan(sentWhileDown); // sends only touch the store
+    await c.redis.restart();
+    const restartedAt = Date.now();
+    // Informational: the restarted Redis is empty until each gateway's next heartbeat registers
+    // it again (PRESENCE_HEARTBEAT_MS); until then the relay routes the group's messages nowhere.
+    const reregistered = waitFor(
+      'both gateways to register again after the restart',
+      async () => sameNodes(await c.directory.nodesForGroup(groupId), ['a', 'b']),
+      { timeoutMs: 60_000, intervalMs: 100 },
+    ).then(() => Date.now() - restartedAt);
+
+    const sent = await sender.done;
+    expect(sent).toEqual(seqRange(1, total));
+    for (const [who, subscriber] of subscribers) {
+      await untilSeq(subscriber, groupId, total, { who, timeoutMs: 60_000 });
+      expectContiguous(subscriber, groupId, total);
+      expect(subscriber.completed()).toBe(false);
+    }
+    console.log(`[multinode] after the Redis restart, presence was registered again after ${await reregistered} ms (PRESENCE_HEARTBEAT_MS=10000)`);
+    for (const g of [a, b]) {
+      const text = await scrape(g.port as number);
+      expect(metric(text, 'chat_redis_reconnects_total')).toBeGreaterThan(0);
+      // The missed messages came from the store, through the gateway's gap repair.
+      expect(metric(text, 'chat_backfills_total')).toBeGreaterThan(0);
+    }
+    await waitFor('gateway A to be ready again', async () => (await httpStatus(a.port as number, '/ready')) === 200);
+    expect(readyWhileDown).toContain(503);
+  }, 120_000);
+
+  it('Redis commands per message grow with nodes, not with group members', async () => {
+    const c = await cluster();
+    const r = await relay(c, 'relay');
+    const [a, b] = await Promise.all([gateway(c, 'a'), gateway(c, 'b')]);
+    await r.waitForLog(isActiveLine, 30_000);
+    const owner = await c.token('owner');
+
+    // 10,000 members: createGroup names 999 (+ the owner), then 9 × addGroupMembers of 1000.
+    const memberId = (i: number): string => `m${String(i).padStart(5, '0')}`;
+    const bigGroup = await createGroup(a.url, owner, seqRange(0, 998).map(memberId));
+    let memberCount = 0;
+    for (let batch = 0; batch < 9; batch += 1) {
+      const ids = seqRange(999 + batch * 1000, 999 + batch * 1000 + 999).map(memberId);
+      const data = await ok(a.url, owner, AddMembers, { input: { groupId: bigGroup, userIds: ids } });
+      memberCount = data.addGroupMembers.group.memberCount;
+    }
+    expect(memberCount).toBe(10_000);
+    // 10 members: the owner and 9 of the big group's members, online on both gateways.
+    const smallGroup = await createGroup(a.url, owner, [0, 1, 2, 3, 4, 20, 21, 22, 23].map(memberId));
+
+    // 20 online members of the big group on each gateway; 4 and 5 of them are also in the small one.
+    const online = await Promise.all(
+      seqRange(0, 39).map(async (i) => ({ i, server: i < 20 ? a : b, token: await c.token(memberId(i)) })),
+    );
+    const subscribersOf = new Map<string, [string, Subscriber][]>([
+      [bigGroup, []],
+      [smallGroup, []],
+    ]);
+    for (const { i, server, token } of online) {
+      const client = wsClient(server, token);
+      subscribersOf.get(bigGroup)?.push([`${memberId(i)} (big)`, collect(client, MessageAdded, { groupId: bigGroup, since: [{ groupId: bigGroup, seq: 0 }] })]);
+      if ([0, 1, 2, 3, 4, 20, 21, 22, 23].includes(i)) {
+        subscribersOf.get(smallGroup)?.push([`${memberId(i)} (small)`, collect(client, MessageAdded, { groupId: smallGroup, since: [{ groupId: smallGroup, seq: 0 }] })]);
+      }
+    }
+    // A first message in each group proves every subscription is open and registered, and that
+    // the relay has routed the membership events, so the windows below count only messages.
+    for (const groupId of [bigGroup, smallGroup]) {
+      await send(a.url, owner, groupId, 'probe');
+      for (const [who, subscriber] of subscribersOf.get(groupId) ?? []) await untilSeq(subscriber, groupId, 1, { who });
+      expect(sameNodes(await c.directory.nodesForGroup(groupId), ['a', 'b'])).toBe(true);
+    }
+
+    const N = 50;
+    const redis = c.redis.client;
+    const notOurs = (command: string): boolean => !['info', 'config', 'config|resetstat'].includes(command);
+    const total = (stats: Map<string, number>): number => [...stats].filter(([command]) => notOurs(command)).reduce((sum, [, calls]) => sum + calls, 0);
+
+    interface Measured {
+      readonly perMessage: number;
+      readonly sending: Record<string, number>;
+      readonly idle: Record<string, number>;
+      readonly windowMs: number;
+    }
+    /**
+     * Sends N messages in lockstep (each delivered to every subscriber before the next, so the
+     * relay reads one record per batch in both groups and the two counts compare like for like),
+     * then counts an idle window of the same length: heartbeats and lease renewals are time-based
+     * and are subtracted command by command.
+     */
+    const measure = async (groupId: string): Promise<Measured> => {
+      const subscribers = subscribersOf.get(groupId) ?? [];
+      await redis.config('RESETSTAT');
+      const started = Date.now();
+      for (let i = 0; i < N; i += 1) {
+        const seq = await send(i % 2 === 0 ? a.url : b.url, owner, groupId, `count-${i}`);
+        await Promise.all(subscribers.map(([who, subscriber]) => untilSeq(subscriber, groupId, seq, { who })));
+      }
+      const sending = await commandStats(redis);
+      const windowMs = Date.now() - started;
+      await redis.config('RESETSTAT');
+      await sleep(windowMs);
+      const idle = await commandStats(redis);
+      for (const [who, subscriber] of subscribers) {
+        expect(seqsIn(subscriber.results, groupId), who).toEqual(seqRange(1, N + 1));
+      }
+      const commands = new Set([...sending.keys(), ...idle.keys()].filter(notOurs));
+      const attributed = [...commands].reduce((sum, command) => sum + Math.max(0, (sending.get(command) ?? 0) - (idle.get(command) ?? 0)), 0);
+      const pick = (stats: Map<string, number>): Record<string, number> =>
+        Object.fromEntries([...stats].filter(([command]) => notOurs(command)).sort());
+      expect(total(sending)).toBeGreaterThan(0);
+      return { perMessage: attributed / N, sending: pick(sending), idle: pick(idle), windowMs };
+    };
+
+    const small = await measure(smallGroup);
+    const big = await measure(bigGroup);
+    for (const [label, m] of [['10 members', small], ['10,000 members', big]] as const) {
+      console.log(
+        `[multinode] Redis commands per message, ${label}, 2 gateways with online members: ${m.perMessage.toFixed(2)} ` +
+          `(${N} messages in ${m.windowMs} ms: ${JSON.stringify(m.sending)}; idle window of the same length: ${JSON.stringify(m.idle)})`,
+      );
+    }
+    // nodesForGroup (SMEMBERS + MGET) + one PUBLISH per node = 4 when every batch holds one record.
+    expect(small.perMessage).toBeLessThanOrEqual(4 + 0.5);
+    expect(big.perMessage).toBeLessThanOrEqual(small.perMessage + 0.5);
+  }, 180_000);
+
+  it('SIGTERM drains a gateway: clients get 1001, the process exits 0 within 10 s, presence is gone at once', async () => {
+    const c = await cluster();
+    const r = await relay(c, 'relay');
+    const g = await gateway(c, 'drain');
+    await r.waitForLog(isActiveLine, 30_000);
+    const [alice, bob] = await tokensFor(c, ['alice', 'bob']);
+    const groupId = await createGroup(g.url, alice, ['bob']);
+    const closeCodes: number[] = [];
+    const subscriber = subscribe(g, bob, groupId, 0, (code) => closeCodes.push(code));
+    await waitFor('the gateway registered for the group', async () => sameNodes(await c.directory.nodesForGroup(groupId), ['drain']));
+    await send(g.url, alice, groupId, 'before-drain');
+    await untilSeq(subscriber, groupId, 1, { who: 'bob' });
+    expect((await keysWithPrefix(c.redis.client, `${c.prefix}presence:`)).filter((key) => key.includes(':instance:drain@'))).not.toEqual([]);
+
+    const signalledAt = Date.now();
+    g.child.kill('SIGTERM');
+    const exit = await g.exited;
+    const drainMs = Date.now() - signalledAt;
+    // Read at once: seconds before the 30 s TTL could have removed anything.
+    // (The relay keeps its own liveness key, which names no group or user.)
+    const leftover = (await keysWithPrefix(c.redis.client, `${c.prefix}presence:`)).filter(
+      (key) => key.includes(':presence:group:') || key.includes(':presence:user:') || key.includes(':instance:drain@'),
+    );
+    const instances = await c.redis.client.smembers(`${c.prefix}presence:instances`);
+    const nodes = await c.directory.nodesForGroup(groupId);
+    console.log(`[multinode] SIGTERM drain: exit ${JSON.stringify(exit)} after ${drainMs} ms`);
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(drainMs).toBeLessThan(10_000);
+    expect(leftover).toEqual([]);
+    expect(instances.filter((id) => id.startsWith('drain@'))).toEqual([]);
+    expect(nodes).toEqual([]);
+    await waitFor('the client to see the close', () => closeCodes.length > 0, { timeoutMs: 5000 });
+    expect(closeCodes).toEqual([1001]);
+    expect(g.logs.some((line) => line['msg'] === 'draining' && line['signal'] === 'SIGTERM')).toBe(true);
+  }, 60_000);
+
+  it('operability: health, readiness, metrics and JSON logs naming the node', async () => {
+    const c = await cluster();
+    const r = await relay(c, 'ops-relay');
+    const g = await gateway(c, 'ops-gateway');
+    await r.waitForLog(isActiveLine, 30_000);
+    const [alice, bob] = await tokensFor(c, ['alice', 'bob']);
+    const groupId = await createGroup(g.url, alice, ['bob']);
+    const subscriber = subscribe(g, bob, groupId);
+    await waitFor('the gateway registered for the group', async () => sameNodes(await c.directory.nodesForGroup(groupId), ['ops-gateway']));
+    await send(g.url, alice, groupId, 'ops');
+    await untilSeq(subscriber, groupId, 1, { who: 'bob' });
+
+    for (const server of [g, r]) {
+      expect(await httpStatus(server.port as number, '/health')).toBe(200);
+      expect(await httpStatus(server.port as number, '/ready')).toBe(200);
+    }
+
+    const text = await scrape(g.port as number);
+    for (const name of [
+      'chat_connections',
+      'chat_active_subscriptions',
+      'chat_messages_sent_total',
+      'chat_deliveries_total',
+      'chat_relay_lag_ms',
+      'chat_relay_lag_records',
+      'chat_backfills_total',
+      'chat_redis_reconnects_total',
+    ]) {
+      expect(text, name).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
+    }
+    expect(metric(text, 'chat_connections')).toBe(1);
+    expect(metric(text, 'chat_active_subscriptions')).toBe(1);
+    expect(metric(text, 'chat_messages_sent_total')).toBe(1);
+    expect(metric(text, 'chat_deliveries_total')).toBe(1);
+    expect(metric(text, 'chat_backfills_total')).toBe(0);
+    const relayText = await scrape(r.port as number);
+    expect(metric(relayText, 'chat_relay_active')).toBe(1);
+    expect(metric(relayText, 'chat_relay_records_total')).toBeGreaterThanOrEqual(1);
+
+    // Every stdout line parsed as JSON (process.ts keeps unparsable lines as { msg } only).
+    for (const [server, nodeId] of [[g, 'ops-gateway'], [r, 'ops-relay']] as const) {
+      expect(server.logs.length).toBeGreaterThan(0);
+      for (const line of server.logs) expect(line, JSON.stringify(line)).toMatchObject({ nodeId });
+    }
+  }, 60_000);
+});
