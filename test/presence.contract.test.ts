@@ -3,9 +3,7 @@
  * and against Redis. Redis-only blocks check expiry of dead nodes, the sweep, and that the
  * relay's lookups cost a fixed number of commands whatever the number of registrations.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createMemoryPresence } from '../src/delivery/memory.ts';
@@ -16,12 +14,15 @@ import {
   type RedisNodePresence,
   type RedisPresenceOptions,
 } from '../src/delivery/redis.ts';
+import { startRedis } from './support/redis.ts';
+import { disposeAll } from './support/server.ts';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Keys are unique per run so parallel runs on the shared Redis never collide. */
 const keyPrefix = `test:${randomUUID()}:`;
 
 const disposers: (() => Promise<unknown> | unknown)[] = [];
+afterAll(disposeAll);
 afterAll(async () => {
   for (const dispose of disposers.reverse()) await dispose();
 });
@@ -250,36 +251,11 @@ describe('Redis presence: liveness', () => {
 
 // --- Redis only: cost per lookup, on a private server whose stats we may reset ---------------
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-async function startRedisServer(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no']);
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${output}`)));
-  });
-  return child;
-}
-
 describe('Redis presence: cost', () => {
   let client: Redis;
   let admin: Redis;
   beforeAll(async () => {
-    const port = await freePort();
-    const server = await startRedisServer(port);
-    disposers.push(() => server.kill('SIGKILL'));
-    const url = `redis://127.0.0.1:${port}`;
+    const { url } = await startRedis();
     client = connect(url);
     admin = connect(url);
   });

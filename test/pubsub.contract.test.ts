@@ -2,14 +2,14 @@
  * The PubSub contract, run against the in-process adapter and the Redis adapter (real Redis).
  * A Redis-only block restarts a private redis-server to check recovery after a disconnect.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createMemoryPubSub } from '../src/delivery/memory.ts';
 import type { DeliveryEvent, PubSub } from '../src/delivery/ports.ts';
 import { createRedisPubSub } from '../src/delivery/redis.ts';
+import { startRedis, type TestRedis } from './support/redis.ts';
+import { disposeAll } from './support/server.ts';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Channels are unique per run so parallel runs on the shared Redis never hear each other. */
@@ -17,6 +17,7 @@ const runId = `test:${randomUUID()}`;
 const newChannel = (): string => `${runId}:${randomUUID()}`;
 
 const disposers: (() => Promise<unknown> | unknown)[] = [];
+afterAll(disposeAll);
 afterAll(async () => {
   for (const dispose of disposers.reverse()) await dispose();
 });
@@ -233,47 +234,14 @@ describe.each(adapters)('PubSub contract: $name', ({ create }) => {
 
 // --- Redis only: recovery after the server goes away ------------------------------------------
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-/** Starts a throwaway redis-server (no persistence) and resolves once it accepts connections. */
-async function startRedisServer(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no']);
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${output}`)));
-  });
-  return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
-
 describe('Redis PubSub across a Redis restart', () => {
-  let server: ChildProcess;
-  let port: number;
+  let server: TestRedis;
   beforeAll(async () => {
-    port = await freePort();
-    server = await startRedisServer(port);
-    disposers.push(() => kill(server));
+    server = await startRedis();
   });
 
   test('fires onResubscribed after reconnecting, and delivers what is published after', async () => {
-    const url = `redis://127.0.0.1:${port}`;
+    const { url } = server;
     const subscribeClient = connect(url, { retryMs: 100 });
     const publishClient = connect(url, { retryMs: 100 });
     const pubsub = createRedisPubSub({ publishClient, subscribeClient });
@@ -291,10 +259,10 @@ describe('Redis PubSub across a Redis restart', () => {
     await pubsub.publish(channel, message());
     await waitFor(() => kept.length === 1);
 
-    await kill(server);
+    await server.kill();
     await waitFor(() => subscribeClient.status !== 'ready');
     const restartedAt = Date.now();
-    server = await startRedisServer(port);
+    await server.restart();
     await waitFor(() => resubscribed === 1, 10_000);
     console.info(`onResubscribed fired ${Date.now() - restartedAt} ms after the restart`);
 
