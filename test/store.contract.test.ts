@@ -758,6 +758,43 @@ describe('embedded store (SQLite)', () => {
     await expect(store.outbox.acknowledge('not-a-position')).rejects.toThrow(RangeError);
   });
 
+  it('commits the sends of one event-loop turn together, and one failing send fails alone', async () => {
+    const dataDir = await tempDir();
+    const store = open({ dataDir, synchronous: 'NORMAL' });
+    await makeGroup(store, 'g-batch', 'owner');
+    const message = (id: string, clientMessageId: string) => ({
+      id,
+      groupId: 'g-batch',
+      senderId: 'owner',
+      body: 'b',
+      clientMessageId,
+      now: at(1),
+    });
+    // Same turn: one transaction. The third reuses the first's message id and breaks the
+    // primary key; the fourth retries the second's clientMessageId within the same batch.
+    const results = await Promise.allSettled([
+      store.appendMessage(message('m-batch-1', 'c1')),
+      store.appendMessage(message('m-batch-2', 'c2')),
+      store.appendMessage(message('m-batch-1', 'c3')),
+      store.appendMessage(message('m-batch-4', 'c2')),
+      store.appendMessage(message('m-batch-5', 'c5')),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    const outcomes = results.map((result) => (result.status === 'fulfilled' ? result.value : null));
+    expect(outcomes.map((outcome) => (outcome?.ok === true ? [outcome.message.seq, outcome.created] : null))).toEqual([
+      [1, true],
+      [2, true],
+      null,
+      [2, false],
+      [3, true],
+    ]);
+    // The failed send left no trace: seqs stay contiguous and the outbox has three messages.
+    expect((await store.getGroup('g-batch'))?.lastSeq).toBe(3);
+    const seqs = (await store.listMessages({ groupId: 'g-batch', afterSeq: 0, limit: 10, order: 'asc' })).map((m) => m.seq);
+    expect(seqs).toEqual([1, 2, 3]);
+    expect(await store.outbox.backlog(null)).toBe(4);
+  });
+
   it('ends waiting followers on close', async () => {
     const store = createSqliteStore({ dataDir: await tempDir(), pollIntervalMs: 60_000 });
     const iterator = store.outbox.follow(null, new AbortController().signal)[Symbol.asyncIterator]();

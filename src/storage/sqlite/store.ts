@@ -459,7 +459,9 @@ export function createSqliteStore({
     return { ok: true, group: toGroup(updated), changed: [userId] };
   });
 
-  const appendMessage = writer((input: NewMessage): AppendOutcome => {
+  // A transaction function called inside another runs as a SAVEPOINT: one append that throws
+  // rolls back alone and the rest of its batch commits.
+  const appendOne = db.transaction((input: NewMessage): AppendOutcome => {
     const group = sql.getGroup.get(input.groupId);
     if (group === undefined) return { ok: false, reason: 'GROUP_NOT_FOUND' };
     if (sql.getMembership.get(input.groupId, input.senderId) === undefined) return { ok: false, reason: 'NOT_A_MEMBER' };
@@ -481,6 +483,55 @@ export function createSqliteStore({
     appendOutbox({ type: 'message', message });
     return { ok: true, message, created: true };
   });
+
+  type AppendResult = { readonly outcome: AppendOutcome } | { readonly error: unknown };
+  const appendBatch = writer((inputs: readonly NewMessage[]): AppendResult[] =>
+    inputs.map((input) => {
+      try {
+        return { outcome: appendOne(input) };
+      } catch (error) {
+        return { error };
+      }
+    }),
+  );
+
+  interface PendingAppend {
+    readonly input: NewMessage;
+    readonly resolve: (outcome: AppendOutcome) => void;
+    readonly reject: (error: unknown) => void;
+  }
+  let pendingAppends: PendingAppend[] = [];
+
+  /**
+   * Group commit: the sends that arrive in one turn of the event loop share one transaction,
+   * so one fsync (synchronous=FULL) covers all of them. Each still resolves only after that
+   * commit, with its own outcome.
+   */
+  function flushAppends(): void {
+    const batch = pendingAppends;
+    pendingAppends = [];
+    if (batch.length === 0) return;
+    let results: AppendResult[];
+    try {
+      results = appendBatch(batch.map((pending) => pending.input));
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    batch.forEach((pending, index) => {
+      const result = results[index] as AppendResult;
+      if ('error' in result) pending.reject(result.error);
+      else pending.resolve(result.outcome);
+    });
+  }
+
+  function appendMessage(input: NewMessage): Promise<AppendOutcome> {
+    if (!db.open) return Promise.reject(new TypeError('The database connection is not open'));
+    return new Promise((resolve, reject) => {
+      if (pendingAppends.length === 0) setImmediate(flushAppends);
+      pendingAppends.push({ input, resolve, reject });
+    });
+  }
 
   const markRead = writer((groupId: string, userId: string, seq: number): MembershipRecord | null => {
     const row = sql.advanceRead.get(seq, groupId, userId);
@@ -579,7 +630,7 @@ export function createSqliteStore({
       return sql.allUserGroups.all(userId).map(toGroup);
     },
 
-    async appendMessage(message) {
+    appendMessage(message) {
       return appendMessage(message);
     },
     async getMessage(id) {
@@ -614,6 +665,8 @@ export function createSqliteStore({
     },
     async close() {
       if (!db.open) return;
+      // Sends already accepted are committed, not dropped.
+      flushAppends();
       closing.abort();
       db.close();
     },
