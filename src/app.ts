@@ -95,7 +95,11 @@ async function openStore(config: Config): Promise<{ store: Store; close: () => P
       },
     };
   }
-  const store = createSqliteStore({ dataDir: config.dataDir, synchronous: config.sqliteSynchronous });
+  const store = createSqliteStore({
+    dataDir: config.dataDir,
+    synchronous: config.sqliteSynchronous,
+    pollIntervalMs: config.outboxPollMs,
+  });
   return { store, close: () => store.close() };
 }
 

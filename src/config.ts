@@ -57,6 +57,12 @@ export interface Config {
   readonly mongodbUri: string | null;
   /** `FULL` fsyncs every commit (survives power loss); `NORMAL` survives process crashes. */
   readonly sqliteSynchronous: 'FULL' | 'NORMAL';
+  /**
+   * How often a relay re-reads the embedded outbox for commits made by other processes (in one
+   * process it is woken at once by each commit). Bounds the added delivery latency when
+   * gateways and the relay are separate processes on one DATA_DIR.
+   */
+  readonly outboxPollMs: number;
   /** With Redis: a dead node's registrations expire after `ttlSeconds`; refreshed every `heartbeatMs`. */
   readonly presence: { readonly ttlSeconds: number; readonly heartbeatMs: number };
   /** With Redis: the relay lease outlives a dead holder by `ttlMs`; renewed every `renewMs`. */
@@ -161,6 +167,7 @@ export function loadConfig(env: Env): Config {
     redisKeyPrefix: env['REDIS_KEY_PREFIX'] || 'chat:',
     mongodbUri: env['MONGODB_URI'] || null,
     sqliteSynchronous: synchronous,
+    outboxPollMs: positiveInt(env, 'OUTBOX_POLL_MS', 25),
     presence,
     lease,
     limits,

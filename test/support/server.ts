@@ -89,6 +89,7 @@ export async function startServer({ backend = backends[0] as Backend, limits = {
     mongodbUri: backend.mongodbUri(),
     // Tests do not need power-loss durability; crash tests run the real default in a child.
     sqliteSynchronous: 'NORMAL',
+    outboxPollMs: 25,
     presence: { ttlSeconds: 30, heartbeatMs: 10_000 },
     lease: { ttlMs: 5000, renewMs: 1500 },
     limits: { ...defaultLimits, sendRatePerSecond: 10_000, sendBurst: 10_000, ...limits },
