@@ -86,7 +86,13 @@ async function openStore(config: Config): Promise<{ store: Store; close: () => P
     const { MongoClient } = await import('mongodb');
     const { createMongoStore } = await import('./storage/mongo/store.ts');
     const client = await new MongoClient(config.mongodbUri).connect();
-    const store = await createMongoStore({ client, dbName: client.options.dbName || 'chat' });
+    let store: Store;
+    try {
+      store = await createMongoStore({ client, dbName: client.options.dbName || 'chat' });
+    } catch (error) {
+      await client.close();
+      throw error;
+    }
     return {
       store,
       close: async () => {
@@ -127,7 +133,16 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
     client.on('error', (error: Error) => logger.warn({ err: error, connection: name }, 'redis connection error'));
     client.on('reconnecting', () => metrics.redisReconnects.inc({ connection: name }));
   }
-  await Promise.all([command.connect(), subscriber.connect()]);
+  try {
+    await Promise.all([command.connect(), subscriber.connect()]);
+  } catch (error) {
+    // start() failed, so stop() has nothing to close: without this the clients would keep
+    // reconnecting and the store stay open.
+    command.disconnect();
+    subscriber.disconnect();
+    await closeStore();
+    throw error;
+  }
   const pubsub = createRedisPubSub({ publishClient: command, subscribeClient: subscriber });
   const presence =
     config.role === Roles.relay
@@ -162,10 +177,6 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
   };
 }
 
-function describeAuthFailure(error: unknown): string {
-  return error instanceof InvalidTokenError ? error.message : 'The token could not be verified.';
-}
-
 async function authenticate(tokens: TokenVerifier, header: string | null): Promise<Auth> {
   const token = bearerToken(header);
   if (token === null) {
@@ -174,7 +185,7 @@ async function authenticate(tokens: TokenVerifier, header: string | null): Promi
   try {
     return { viewer: await tokens.verify(token) };
   } catch (error) {
-    if (error instanceof InvalidTokenError) return { viewer: null, reason: describeAuthFailure(error) };
+    if (error instanceof InvalidTokenError) return { viewer: null, reason: error.message };
     throw error;
   }
 }

@@ -310,6 +310,35 @@ describe('gateway: gaps, duplicates and reconnects', () => {
     expect([next?.groupId, next?.seq]).toEqual([mine, 1]);
   });
 
+  it('a resubscribe while a subscription opens keeps its since: nothing before it is replayed', async () => {
+    let duringOpen: (() => Promise<void>) | null = null;
+    const h = await harness({
+      wrapStore: (store) => ({
+        ...store,
+        async listAllUserGroups(userId) {
+          const groups = await store.listAllUserGroups(userId);
+          const hook = duringOpen;
+          duringOpen = null;
+          if (hook !== null) await hook();
+          return groups;
+        },
+      }),
+    });
+    const g = await h.group('alice');
+    for (let i = 0; i < 3; i += 1) await h.commit(g, 'alice');
+    // The transport reconnects after the open read its memberships, before it followed them;
+    // the resync that causes must not start the group anywhere but where the open does.
+    duringOpen = async () => {
+      h.pubsub.resubscribed();
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    const sub = await h.open('alice', { since: { [g]: 2 } });
+    expect(seqs(await pull(sub, 1))).toEqual([3]);
+    await h.send(g, 'alice');
+    expect(seqs(await pull(sub, 1))).toEqual([4]);
+    expect(sub.queued).toBe(0);
+  });
+
   it('a resubscribe with nothing missed delivers nothing twice', async () => {
     const h = await harness();
     const g = await h.group('alice');
@@ -353,6 +382,20 @@ describe('gateway: limits', () => {
     expect(await h.presence.directory.nodesForGroup(g)).toEqual([]);
     expect(await h.presence.directory.nodesForUsers(['alice'])).toEqual([]);
     expect(h.gateway.size).toBe(0);
+  });
+
+  it('a replay of exactly one and two full replay pages ends and goes live', async () => {
+    const h = await harness({ replayPageSize: 4 });
+    const g = await h.group('alice');
+    for (let i = 0; i < 8; i += 1) await h.commit(g, 'alice');
+    const one = await h.open('alice', { groupId: g, since: { [g]: 4 } });
+    const two = await h.open('alice', { groupId: g, since: { [g]: 0 } });
+    expect(seqs(await pull(one, 4))).toEqual(range(5, 8));
+    expect(seqs(await pull(two, 8))).toEqual(range(1, 8));
+    await h.send(g, 'alice');
+    expect(seqs(await pull(one, 1))).toEqual([9]);
+    expect(seqs(await pull(two, 1))).toEqual([9]);
+    expect(h.gateway.stats.backfills).toBe(0);
   });
 
   it('replay waits for the consumer: all pages arrive in order, at most one page (capped at the queue length) queued', async () => {

@@ -58,9 +58,9 @@ async function listen(pubsub: PubSub, nodeId: string): Promise<DeliveryEvent[]> 
 const messageSeqs = (events: DeliveryEvent[], groupId: string): number[] =>
   events.flatMap((event) => (event.type === 'message' && event.message.groupId === groupId ? [event.message.seq] : []));
 
-async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error('condition not reached in time');
     await sleep(5);
   }
@@ -188,6 +188,44 @@ describe('relay', () => {
     // Every seq arrived; the retried batch may repeat some, which gateways drop by seq.
     expect([...new Set(messageSeqs(a, group))].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5]);
     expect(await store.getCheckpoint('relay')).not.toBeNull();
+  });
+
+  it('a checkpoint write that fails does not stop later checkpoints', async () => {
+    const { store: inner } = await newStore();
+    let failures = 1;
+    const store: Store = {
+      ...inner,
+      setCheckpoint(name, position) {
+        if (failures > 0) {
+          failures -= 1;
+          return Promise.reject(new Error('disk busy'));
+        }
+        return inner.setCheckpoint(name, position);
+      },
+    };
+    const pubsub = createMemoryPubSub();
+    const presence = createMemoryPresence();
+    const group = await groupWith(inner, ['alice']);
+    await presence.forNode('a').addGroups([group]);
+    const a = await listen(pubsub, 'a');
+    const errors: unknown[] = [];
+    const relay = createRelay({
+      store,
+      pubsub,
+      directory: presence.directory,
+      lease: createLocalLease(),
+      checkpointIntervalMs: 10,
+      onError: (error) => errors.push(error),
+    });
+    relay.start();
+    onDispose(() => relay.stop());
+    await send(inner, group, 'alice');
+    await until(() => errors.length === 1);
+    await send(inner, group, 'alice');
+    await until(() => messageSeqs(a, group).length === 2);
+    // The timer's next save writes the newest position instead of repeating the old failure.
+    await until(async () => relay.stats.position !== null && (await inner.getCheckpoint('relay')) === relay.stats.position);
+    expect(errors).toHaveLength(1);
   });
 
   it('does not relay until it holds the lease, and stops when the lease is lost', async () => {

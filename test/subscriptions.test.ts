@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
 import type { Client } from 'graphql-ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Limits } from '../src/config.ts';
 import { createTokenVerifier } from '../src/auth/jwt.ts';
 import { graphql } from './gql/index.ts';
@@ -593,6 +593,24 @@ describe.each(backends)('messageAdded end to end', (backend: Backend) => {
     });
 
     describe('errors', () => {
+      it('an unexpected failure while starting an operation closes with 4500 and a masked reason', async () => {
+        const w = await world();
+        const closes: { code: number; reason: string }[] = [];
+        const client = wsClient(w.server, await w.server.token('zed'), { onClosed: (event) => closes.push(event) });
+        await new Promise<void>((resolve) => client.on('connected', () => resolve()));
+        // The context of the operation writes the viewer to the store: make that fail.
+        await w.server.app.internals.store().close();
+        const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
+        try {
+          const sub = w.subscribe(client);
+          await sub.until(() => sub.completed());
+        } finally {
+          quiet.mockRestore();
+        }
+        // Not the store's own message ("The database connection is not open").
+        expect(closes).toEqual([{ code: 4500, reason: 'Unexpected error.' }]);
+      });
+
       it('a syntax or validation error answers that operation and leaves the socket open', async () => {
         const w = await world();
         const alice = await w.actor('alice');

@@ -55,6 +55,7 @@ export interface TokenVerifierOptions {
    * every request pays for one HMAC, not one per request. @default 10000
    */
   readonly cacheSize?: number;
+  /** Clock in epoch milliseconds, compared with the tokens' `exp`. @default Date.now */
   readonly now?: () => number;
 }
 

@@ -5,7 +5,7 @@
  * gap and no duplicate: a seq jump (Redis is at-most-once) or a reconnect is repaired from
  * the store before anything newer is delivered.
  */
-import type { MessageRecord, Store } from '../storage/port.ts';
+import type { GroupRecord, MessageRecord, Store } from '../storage/port.ts';
 import { nodeChannel, type DeliveryEvent, type NodePresence, type PubSub } from './ports.ts';
 import { LiveSubscription, type GroupCursor } from './subscription.ts';
 
@@ -18,7 +18,7 @@ export interface GatewayOptions {
   readonly queueLength: number;
   /** Messages read per store page while catching up. */
   readonly replayPageSize: number;
-  /** Reports failures of background work (presence updates, catch-up reads). */
+  /** Reports failures of background work (presence updates, catch-up reads). @default ignores them */
   readonly onError?: (error: unknown, during: string) => void;
 }
 
@@ -74,8 +74,11 @@ export function createGateway({
   const byUser = new Map<string, Interest>();
   const stats: GatewayStats = { delivered: 0, backfills: 0, duplicates: 0 };
   const inflightReads = new Map<string, Promise<MessageRecord[]>>();
-  /** Groups left while a subscription was opening: its membership read may predate the removal. */
-  const removedWhileOpening = new Map<LiveSubscription, Set<string>>();
+  /**
+   * Subscriptions still opening: groups left meanwhile (their membership read may predate the
+   * removal), and whether a resync was asked for (it runs once the open has set every start).
+   */
+  const opening = new Map<LiveSubscription, { readonly removed: Set<string>; resync: boolean }>();
   let unsubscribe: (() => void) | null = null;
   let removeResubscribed: (() => void) | null = null;
   let removeReregistered: (() => void) | null = null;
@@ -132,6 +135,18 @@ export function createGateway({
     leave(byUser, subscription.userId, subscription, removeUsers);
   }
 
+  /** Ends a subscription whose background work (catch-up, join, resync) failed. */
+  function failWith(subscription: LiveSubscription, error: unknown, during: string): void {
+    onError(error, during);
+    subscription.fail(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /** The user's groups a subscription covers now: all of them, or the fixed one while a member. */
+  async function currentGroups(userId: string, fixedGroupId: string | null): Promise<GroupRecord[]> {
+    if (fixedGroupId === null) return store.listAllUserGroups(userId);
+    return (await store.getMembership(fixedGroupId, userId)) === null ? [] : store.getGroups([fixedGroupId]);
+  }
+
   function deliver(subscription: LiveSubscription, cursor: GroupCursor, message: MessageRecord): void {
     cursor.last = message.seq;
     stats.delivered += 1;
@@ -170,8 +185,7 @@ export function createGateway({
         }
       }
     } catch (error) {
-      onError(error, 'catch-up read');
-      subscription.fail(error instanceof Error ? error : new Error(String(error)));
+      failWith(subscription, error, 'catch-up read');
     }
   }
 
@@ -222,12 +236,8 @@ export function createGateway({
     for (const cursor of cursors) {
       if (subscription.closed || subscription.cursors.get(cursor.groupId) !== cursor) continue;
       const lastSeq = lastSeqs.get(cursor.groupId) ?? 0;
-      if (lastSeq > cursor.last || cursor.highestSeen > cursor.last) {
-        cursor.catchingUp = false;
-        startCatchUp(subscription, cursor, lastSeq);
-      } else {
-        cursor.catchingUp = false;
-      }
+      cursor.catchingUp = false;
+      if (lastSeq > cursor.last || cursor.highestSeen > cursor.last) startCatchUp(subscription, cursor, lastSeq);
     }
   }
 
@@ -251,12 +261,7 @@ export function createGateway({
     subscription.resyncing += 1;
     try {
       const { userId, fixedGroupId } = subscription;
-      const groups =
-        fixedGroupId === null
-          ? await store.listAllUserGroups(userId)
-          : (await store.getMembership(fixedGroupId, userId)) === null
-            ? []
-            : await store.getGroups([fixedGroupId]);
+      const groups = await currentGroups(userId, fixedGroupId);
       if (subscription.closed) return;
       const current = new Set(groups.map((group) => group.id));
       for (const groupId of [...subscription.cursors.keys()]) {
@@ -288,10 +293,9 @@ export function createGateway({
       if (interest === undefined) continue;
       for (const subscription of interest.subscriptions) {
         if (subscription.fixedGroupId !== null || subscription.cursors.has(groupId)) continue;
-        follow(subscription, new Map([[groupId, seq]])).catch((error: unknown) => {
-          onError(error, 'joining a group');
-          subscription.fail(error instanceof Error ? error : new Error(String(error)));
-        });
+        follow(subscription, new Map([[groupId, seq]])).catch((error: unknown) =>
+          failWith(subscription, error, 'joining a group'),
+        );
       }
     }
   }
@@ -300,9 +304,8 @@ export function createGateway({
     const interest = byUser.get(userId);
     if (interest === undefined) return;
     for (const subscription of [...interest.subscriptions]) {
-      removedWhileOpening.get(subscription)?.add(groupId);
-      if (subscription.fixedGroupId === groupId) subscription.complete();
-      else unfollow(subscription, groupId);
+      opening.get(subscription)?.removed.add(groupId);
+      dropGroup(subscription, groupId);
     }
   }
 
@@ -320,6 +323,10 @@ export function createGateway({
     }
   }
 
+  function startResync(subscription: LiveSubscription): void {
+    resync(subscription).catch((error: unknown) => failWith(subscription, error, 'resync after reconnect'));
+  }
+
   /**
    * After a transport reconnect, or presence lapsing, anything may have been lost, messages and
    * membership changes alike: every subscription re-reads its memberships and catches up.
@@ -327,10 +334,11 @@ export function createGateway({
   function onResubscribed(): void {
     for (const interest of [...byUser.values()]) {
       for (const subscription of [...interest.subscriptions]) {
-        resync(subscription).catch((error: unknown) => {
-          onError(error, 'resync after reconnect');
-          subscription.fail(error instanceof Error ? error : new Error(String(error)));
-        });
+        // An opening subscription has no cursors yet: a resync now would take every group as
+        // newly joined and start it at joinedSeq, ignoring `since`. It runs after the open.
+        const pending = opening.get(subscription);
+        if (pending !== undefined) pending.resync = true;
+        else startResync(subscription);
       }
     }
   }
@@ -349,17 +357,13 @@ export function createGateway({
     },
     async open({ userId, groupId, since }) {
       const subscription = new LiveSubscription({ userId, fixedGroupId: groupId, queueLength, onClose: close });
-      const removed = new Set<string>();
-      removedWhileOpening.set(subscription, removed);
+      const pending = { removed: new Set<string>(), resync: false };
+      const { removed } = pending;
+      opening.set(subscription, pending);
       try {
         // Membership changes route by user: register before reading the memberships.
         await join(byUser, userId, subscription, addUsers);
-        const groups =
-          groupId === null
-            ? await store.listAllUserGroups(userId)
-            : (await store.getMembership(groupId, userId)) === null
-              ? []
-              : await store.getGroups([groupId]);
+        const groups = await currentGroups(userId, groupId);
         if (groupId !== null && groups.length === 0) {
           // Removed between the resolver's check and now: the stream is over before it began.
           subscription.complete();
@@ -374,8 +378,9 @@ export function createGateway({
         subscription.return();
         throw error;
       } finally {
-        removedWhileOpening.delete(subscription);
+        opening.delete(subscription);
       }
+      if (pending.resync && !subscription.closed) startResync(subscription);
       return subscription;
     },
     async stop() {

@@ -301,12 +301,6 @@ export interface RedisNodePresence extends NodePresence {
   readonly instanceId: string;
   /** Reaps the registrations of every instance whose liveness expired; resolves to how many. */
   sweep(): Promise<number>;
-  /**
-   * Called after this node registered everything again because its liveness had lapsed (a
-   * pause longer than the ttl). The relay skipped the node meanwhile, so its subscribers may
-   * have missed events: treat it like `PubSub.onResubscribed`. Returns a remover.
-   */
-  onReregistered(listener: () => void): () => void;
 }
 
 /** The write side of presence for one gateway process. See the layout notes at the top. */

@@ -24,7 +24,9 @@ export interface RelayOptions {
   readonly checkpointIntervalMs?: number;
   /** Records after which a checkpoint is taken without waiting for the interval. @default 1000 */
   readonly checkpointEveryRecords?: number;
+  /** Reports failures; the relay retries after `retryDelayMs`. @default ignores them */
   readonly onError?: (error: unknown) => void;
+  /** Told when this relay becomes the active one (true) or stops being it (false). @default does nothing */
   readonly onLeadership?: (leader: boolean) => void;
 }
 
@@ -122,11 +124,14 @@ export function createRelay({
       const position = published;
       if (position === null || position === saved) return saving;
       sinceSaved = 0;
-      saving = saving.then(async () => {
+      const write = async (): Promise<void> => {
         await store.setCheckpoint(checkpointName, position);
         saved = position;
         await store.outbox.acknowledge(position);
-      });
+      };
+      // Chained so writes stay in order; a failed one was reported to its own caller and must
+      // not make every later save reject without trying.
+      saving = saving.then(write, write);
       return saving;
     };
     try {

@@ -26,7 +26,7 @@ export interface WebSocketTransportOptions<TContext extends object> {
   readonly maxPayloadBytes: number;
   /** Most operations one connection may run at once. */
   readonly maxSubscriptionsPerConnection: number;
-  /** Called once a connection is authenticated, and when it closes. */
+  /** Called once a connection is authenticated, and when it closes. @default does nothing */
   readonly onConnection?: (delta: 1 | -1) => void;
 }
 
@@ -70,8 +70,11 @@ export function createWebSocketTransport<TContext extends object>({
           if (error instanceof InvalidTokenError) return false;
           throw error;
         }
+        const { socket } = ctx.extra;
+        // Closed while the token was verified: 'close' has fired already and would never undo +1.
+        if (socket.readyState === socket.CLOSED) return false;
         onConnection(1);
-        ctx.extra.socket.once('close', () => onConnection(-1));
+        socket.once('close', () => onConnection(-1));
         return true;
       },
       onSubscribe: async (ctx, _id, payload) => {

@@ -72,7 +72,7 @@ export interface MessagesArgs {
 
 const MESSAGE_CURSOR = 'm';
 
-export const messageCursor = (message: MessageRecord): string => encodeCursor(MESSAGE_CURSOR, String(message.seq));
+const messageCursor = (message: MessageRecord): string => encodeCursor(MESSAGE_CURSOR, String(message.seq));
 
 function cursorSeq(cursor: string | null | undefined, field: string): number | undefined {
   if (cursor == null) return undefined;

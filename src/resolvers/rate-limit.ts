@@ -15,6 +15,7 @@ export interface RateLimiterOptions {
   readonly burst: number;
   /** Buckets kept before full ones are pruned. @default 10000 */
   readonly maxTrackedKeys?: number;
+  /** Monotonic clock in milliseconds. @default performance.now */
   readonly now?: () => number;
 }
 

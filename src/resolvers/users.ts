@@ -11,7 +11,13 @@ export interface ViewerRegistry {
   remember(viewer: Viewer): Promise<void>;
 }
 
-export function createViewerRegistry({ store, maxCached = 50_000 }: { readonly store: Store; readonly maxCached?: number }): ViewerRegistry {
+export interface ViewerRegistryOptions {
+  readonly store: Store;
+  /** Users whose written name is remembered; the oldest is forgotten first. @default 50000 */
+  readonly maxCached?: number;
+}
+
+export function createViewerRegistry({ store, maxCached = 50_000 }: ViewerRegistryOptions): ViewerRegistry {
   const written = new Map<string, string | null>();
   return {
     async remember(viewer) {

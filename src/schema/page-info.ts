@@ -1,16 +1,11 @@
 import type { ObjectRef, SchemaTypes } from '@pothos/core';
+import type { Connection } from '../resolvers/groups.ts';
 import { builder } from './builder.ts';
 
 type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T extends SchemaTypes> ? T : never;
 
-export interface PageInfoShape {
-  readonly hasNextPage: boolean;
-  readonly hasPreviousPage: boolean;
-  readonly startCursor: string | null;
-  readonly endCursor: string | null;
-}
-
-export const PageInfo = builder.objectRef<PageInfoShape>('PageInfo').implement({
+/** The backing shapes are the use cases' `Connection`: resolvers return it as it is. */
+const PageInfo = builder.objectRef<Connection<unknown>['pageInfo']>('PageInfo').implement({
   fields: (t) => ({
     hasNextPage: t.exposeBoolean('hasNextPage'),
     hasPreviousPage: t.exposeBoolean('hasPreviousPage'),
@@ -21,21 +16,16 @@ export const PageInfo = builder.objectRef<PageInfoShape>('PageInfo').implement({
 
 /** Edge and connection types for a node type, shaped like the contract's. */
 export function connectionType<T>(name: string, node: ObjectRef<Types, T>) {
-  const Edge = builder.objectRef<{ readonly cursor: string; readonly node: T }>(`${name}Edge`).implement({
+  const Edge = builder.objectRef<Connection<T>['edges'][number]>(`${name}Edge`).implement({
     fields: (t) => ({
       cursor: t.exposeString('cursor'),
       node: t.expose('node', { type: node }),
     }),
   });
-  const Connection = builder
-    .objectRef<{ readonly edges: readonly { readonly cursor: string; readonly node: T }[]; readonly pageInfo: PageInfoShape }>(
-      `${name}Connection`,
-    )
-    .implement({
-      fields: (t) => ({
-        edges: t.field({ type: [Edge], resolve: (connection) => connection.edges }),
-        pageInfo: t.field({ type: PageInfo, resolve: (connection) => connection.pageInfo }),
-      }),
-    });
-  return Connection;
+  return builder.objectRef<Connection<T>>(`${name}Connection`).implement({
+    fields: (t) => ({
+      edges: t.field({ type: [Edge], resolve: (connection) => connection.edges }),
+      pageInfo: t.field({ type: PageInfo, resolve: (connection) => connection.pageInfo }),
+    }),
+  });
 }

@@ -73,8 +73,6 @@ export type OutboxEvent =
       readonly seq: number;
     };
 
-export type OutboxEventType = OutboxEvent['type'];
-
 export interface OutboxRecord {
   /**
    * Where this record sits in the outbox, as an opaque string the adapter can resume after
