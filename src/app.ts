@@ -20,7 +20,7 @@ import { createRedisLease, createRedisPresence, createRedisPresenceDirectory, cr
 import { createRelay, type Relay } from './delivery/relay.ts';
 import { createWebSocketTransport, type SocketServerContext, type WebSocketTransport } from './delivery/transport.ts';
 import type { UseCaseDeps } from './resolvers/deps.ts';
-import { createLoaders } from './resolvers/loaders.ts';
+import { createLoaders, createSharedLoaders } from './resolvers/loaders.ts';
 import { createRateLimiter } from './resolvers/rate-limit.ts';
 import { createViewerRegistry } from './resolvers/users.ts';
 import type { Auth, Context } from './schema/builder.ts';
@@ -214,10 +214,17 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       // would hang until Redis is back instead of answering 503 while it is down.
       if (command.status !== 'ready') throw new Error(`Redis is not connected (${command.status})`);
       // A socket that died a moment ago is not noticed yet: do not let the probe hang on it.
-      await Promise.race([
-        command.ping(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('Redis did not answer PING within 1 s')), 1000).unref()),
-      ]);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          command.ping(),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('Redis did not answer PING within 1 s')), 1000);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
     }
   };
 
@@ -231,6 +238,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       onMessageStored: () => metrics.messagesSent.inc(),
     };
     const viewers = createViewerRegistry({ store: conn.store });
+    const sharedLoaders = createSharedLoaders(conn.store);
     return createYoga<SocketServerContext, Context>({
       schema,
       graphqlEndpoint: GRAPHQL_PATH,
@@ -265,7 +273,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
             ? { viewer: initial.viewer }
             : await authenticate(tokens, initial.request.headers.get('authorization'));
         if (auth.viewer !== null) await viewers.remember(auth.viewer);
-        return { auth, deps, gateway: live, loaders: createLoaders(conn.store, auth.viewer?.id ?? null) };
+        return { auth, deps, gateway: live, loaders: createLoaders(conn.store, auth.viewer?.id ?? null, sharedLoaders) };
       },
     });
   }

@@ -608,7 +608,7 @@ describe.each(backends)('messageAdded end to end', (backend: Backend) => {
           quiet.mockRestore();
         }
         // Not the store's own message ("The database connection is not open").
-        expect(closes).toEqual([{ code: 4500, reason: 'Unexpected error.' }]);
+        expect(closes).toEqual([{ code: 4500, reason: 'Internal server error' }]);
       });
 
       it('a syntax or validation error answers that operation and leaves the socket open', async () => {

@@ -104,7 +104,12 @@ export function createGateway({
   ): Promise<void> {
     let interest = index.get(key);
     if (interest === undefined) {
-      interest = { subscriptions: new Set(), registered: register([key]) };
+      const created: Interest = { subscriptions: new Set(), registered: register([key]) };
+      // A failed registration must not stay cached: the next subscriber registers again.
+      created.registered.catch(() => {
+        if (index.get(key) === created) index.delete(key);
+      });
+      interest = created;
       index.set(key, interest);
     }
     interest.subscriptions.add(subscription);

@@ -111,6 +111,8 @@ export function createWebSocketTransport<TContext extends object>({
         if (errors.length > 0) return errors;
         return args;
       },
+      // Close reasons never carry an internal error's message, whatever NODE_ENV says.
+      isProd: true,
     },
     wss,
   );
