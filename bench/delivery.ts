@@ -109,7 +109,7 @@ await Promise.all(
     clients.push(client);
     await new Promise<void>((resolve, reject) => {
       client.subscribe<{ messageAdded: { body: string } }>(
-        { query: 'subscription BenchLatency($groupId: ID!) { messageAdded(groupId: $groupId) { seq body } }', variables: { groupId } },
+        { query: 'subscription BenchLatency($groupId: ID!) { messageAdded(groupId: $groupId) { id seq body createdAt sender { id name } } }', variables: { groupId } },
         {
           next: (result) => {
             const body = result.data?.messageAdded.body ?? '';
