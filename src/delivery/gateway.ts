@@ -82,6 +82,7 @@ export function createGateway({
   let unsubscribe: (() => void) | null = null;
   let removeResubscribed: (() => void) | null = null;
   let removeReregistered: (() => void) | null = null;
+  let stopped = false;
 
   /** Concurrent identical reads (many subscribers repairing one gap) share one store query. */
   const readAfter = (groupId: string, afterSeq: number): Promise<MessageRecord[]> => {
@@ -142,6 +143,8 @@ export function createGateway({
 
   /** Ends a subscription whose background work (catch-up, join, resync) failed. */
   function failWith(subscription: LiveSubscription, error: unknown, during: string): void {
+    // Work still in flight when the gateway stopped fails on the closed store: not news.
+    if (stopped || subscription.closed) return;
     onError(error, during);
     subscription.fail(error instanceof Error ? error : new Error(String(error)));
   }
@@ -389,6 +392,7 @@ export function createGateway({
       return subscription;
     },
     async stop() {
+      stopped = true;
       unsubscribe?.();
       removeResubscribed?.();
       removeReregistered?.();

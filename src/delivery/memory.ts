@@ -10,16 +10,7 @@ import type {
   PubSub,
   RelayLease,
 } from './ports.ts';
-
-/**
- * Reports a listener's exception without stopping delivery to the other listeners, the way
- * `EventTarget` does: the error surfaces as an uncaught exception on a later tick.
- */
-const reportListenerError = (error: unknown): void => {
-  queueMicrotask(() => {
-    throw error;
-  });
-};
+import { reportListenerError } from './listeners.ts';
 
 /**
  * Synchronous, in-order pub/sub. `publish` calls every listener of the channel before it

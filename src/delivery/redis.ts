@@ -49,6 +49,7 @@ import type {
   PubSub,
   RelayLease,
 } from './ports.ts';
+import { reportListenerError } from './listeners.ts';
 
 // --- pub/sub ---------------------------------------------------------------------------------
 
@@ -69,13 +70,6 @@ const serializer = {
       ? { ...wire, message: { ...wire.message, createdAt: new Date(wire.message.createdAt) } }
       : wire;
   },
-};
-
-/** Reports a listener's exception without breaking delivery, as `EventTarget` does. */
-const reportListenerError = (error: unknown): void => {
-  queueMicrotask(() => {
-    throw error;
-  });
 };
 
 export interface RedisPubSubOptions {

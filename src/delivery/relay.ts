@@ -6,6 +6,7 @@
  */
 import type { OutboxEvent, OutboxRecord, Store } from '../storage/port.ts';
 import { nodeChannel, type PresenceDirectory, type PubSub, type RelayLease } from './ports.ts';
+import { pause } from '../util/pause.ts';
 
 export interface RelayOptions {
   readonly store: Store;
@@ -48,17 +49,6 @@ export interface Relay {
   /** Stops relaying and gives the lease up. */
   stop(): Promise<void>;
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 export function createRelay({
   store,
@@ -168,7 +158,7 @@ export function createRelay({
         onError(error);
         // Give the lease up so a healthy standby can take over while this one backs off.
         await lease.release().catch(onError);
-        await sleep(retryDelayMs, stopping.signal);
+        await pause(retryDelayMs, stopping.signal);
       }
     }
   }

@@ -102,6 +102,8 @@ import type {
   UserGroupRecord,
   UserRecord,
 } from '../port.ts';
+import { checkLimit, toPage } from '../paging.ts';
+import { pause } from '../../util/pause.ts';
 import { followErrorAction, isDuplicateKey, isIndexOptionsConflict, isNamespaceExists } from './errors.ts';
 import { insertsUntilEnd, placeKey, retryDelayMs } from './follow.ts';
 import {
@@ -168,32 +170,6 @@ const OUTBOX_PIPELINE = [
 ];
 
 const ABORTED = Symbol('aborted');
-
-function checkLimit(limit: number): number {
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`A page limit must be an integer >= 0, got ${limit}`);
-  return limit;
-}
-
-function toPage<D, T>(docs: readonly D[], limit: number, key: (doc: D) => string, node: (doc: D) => T): Page<T> {
-  return {
-    items: docs.slice(0, limit).map((doc) => ({ key: key(doc), node: node(doc) })),
-    hasMore: docs.length > limit,
-  };
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** The stream's next change, or ABORTED as soon as `signal` aborts (the stream is closed after). */
 async function nextChange(

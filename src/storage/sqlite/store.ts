@@ -23,6 +23,7 @@ import type {
   UserGroupRecord,
   UserRecord,
 } from '../port.ts';
+import { checkLimit, toPage } from '../paging.ts';
 
 export interface SqliteStoreOptions {
   /** Directory of `chat.db`; created (with its parents) when missing. */
@@ -211,11 +212,6 @@ function parsePosition(position: string): number {
   return id;
 }
 
-function checkLimit(limit: number): number {
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`A page limit must be an integer >= 0, got ${limit}`);
-  return limit;
-}
-
 const groupKey = (row: GroupRow): string => `${row.last_activity_at}:${row.id}`;
 
 function parseGroupKey(key: string): { readonly activityMs: number; readonly id: string } {
@@ -223,13 +219,6 @@ function parseGroupKey(key: string): { readonly activityMs: number; readonly id:
   const activityMs = colon > 0 ? Number(key.slice(0, colon)) : Number.NaN;
   if (!Number.isSafeInteger(activityMs)) throw new RangeError(`Not a group page key of this store: ${JSON.stringify(key)}`);
   return { activityMs, id: key.slice(colon + 1) };
-}
-
-function toPage<R, T>(rows: readonly R[], limit: number, key: (row: R) => string, node: (row: R) => T): Page<T> {
-  return {
-    items: rows.slice(0, limit).map((row) => ({ key: key(row), node: node(row) })),
-    hasMore: rows.length > limit,
-  };
 }
 
 /** Distinct values in first-seen order, as a JSON array for `json_each` (one cached statement for any count). */
