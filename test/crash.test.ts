@@ -9,43 +9,37 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTokenVerifier } from '../src/auth/jwt.ts';
+import { graphql } from './gql/index.ts';
 import { startProcess } from './support/process.ts';
 import { collect, disposeAll, ok, onDispose, wsClient } from './support/server.ts';
 
 afterAll(disposeAll);
 
-const CreateGroup = /* GraphQL */ `
+const CreateGroup = graphql(`
   mutation CrashCreateGroup($name: String!, $memberIds: [ID!]) {
     createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }
   }
-`;
-const Send = /* GraphQL */ `
+`);
+const Send = graphql(`
   mutation CrashSend($groupId: ID!, $body: String!, $clientMessageId: String!) {
     sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {
       created
       message { id seq body }
     }
   }
-`;
-const History = /* GraphQL */ `
+`);
+const History = graphql(`
   query CrashHistory($groupId: ID!) {
     group(id: $groupId) { lastSeq }
     messages(groupId: $groupId, first: 100) { edges { node { id seq body } } }
   }
-`;
-const Replay = /* GraphQL */ `
+`);
+const Replay = graphql(`
   subscription CrashReplay($groupId: ID!) {
     messageAdded(groupId: $groupId, since: [{ groupId: $groupId, seq: 0 }]) { seq body }
   }
-`;
+`);
 
-interface SendData {
-  sendGroupMessage: { created: boolean; message: { id: string; seq: number; body: string } };
-}
-interface HistoryData {
-  group: { lastSeq: number };
-  messages: { edges: { node: { id: string; seq: number; body: string } }[] };
-}
 
 describe('kill -9 of the embedded default', () => {
   it('keeps every acknowledged message and relays it after restart', async () => {
@@ -59,7 +53,7 @@ describe('kill -9 of the embedded default', () => {
     const bob = await tokens.sign({ id: 'bob' });
 
     const first = await startProcess(env);
-    const created = await ok<{ createGroup: { group: { id: string } } }, Record<string, unknown>>(first.url, alice, CreateGroup, {
+    const created = await ok(first.url, alice, CreateGroup, {
       name: 'durable',
       memberIds: ['bob'],
     });
@@ -67,28 +61,28 @@ describe('kill -9 of the embedded default', () => {
     // Concurrent senders, then the kill as soon as the last acknowledgement arrives.
     const acknowledged = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        ok<SendData, Record<string, unknown>>(first.url, alice, Send, { groupId, body: `m${i}`, clientMessageId: `c${i}` }),
+        ok(first.url, alice, Send, { groupId, body: `m${i}`, clientMessageId: `c${i}` }),
       ),
     );
-    const last = await ok<SendData, Record<string, unknown>>(first.url, alice, Send, { groupId, body: 'last', clientMessageId: 'last' });
+    const last = await ok(first.url, alice, Send, { groupId, body: 'last', clientMessageId: 'last' });
     first.child.kill('SIGKILL');
     expect((await first.exited).signal).toBe('SIGKILL');
 
     const second = await startProcess(env);
-    const history = await ok<HistoryData, Record<string, unknown>>(second.url, bob, History, { groupId });
+    const history = await ok(second.url, bob, History, { groupId });
     const stored = new Map(history.messages.edges.map((edge) => [edge.node.id, edge.node]));
     for (const { sendGroupMessage } of [...acknowledged, last]) {
       expect(stored.get(sendGroupMessage.message.id)).toEqual(sendGroupMessage.message);
     }
-    expect(history.group.lastSeq).toBe(21);
+    expect(history.group?.lastSeq).toBe(21);
     expect(history.messages.edges.map((edge) => edge.node.seq)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
 
     // A retry of an acknowledged send after the crash is recognised, not stored twice.
-    const retry = await ok<SendData, Record<string, unknown>>(second.url, alice, Send, { groupId, body: 'last', clientMessageId: 'last' });
+    const retry = await ok(second.url, alice, Send, { groupId, body: 'last', clientMessageId: 'last' });
     expect(retry.sendGroupMessage).toEqual({ created: false, message: last.sendGroupMessage.message });
 
     // Delivery works after the restart: replay from 0, then live.
-    const subscription = collect<{ messageAdded: { seq: number } }, Record<string, unknown>>(wsClient(second, bob), Replay, { groupId });
+    const subscription = collect(wsClient(second, bob), Replay, { groupId });
     await subscription.until((results) => results.length >= 21);
     await ok(second.url, alice, Send, { groupId, body: 'after restart', clientMessageId: 'after' });
     await subscription.until((results) => results.length >= 22);
