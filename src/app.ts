@@ -32,16 +32,13 @@ import type { Store } from './storage/port.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
-/** Largest incoming WebSocket message, in bytes: a subscribe message with 1000 since entries fits. */
-export const MAX_WEBSOCKET_PAYLOAD_BYTES = 256 * 1024;
-
 export interface App {
-  /** Connects, starts the roles, listens; resolves with the bound port (null for a relay). */
+  /** Connects, starts the roles, listens; resolves with the bound port (a relay's serves /health, /ready, /metrics). */
   start(): Promise<{ readonly port: number | null }>;
   /** Drains: stops accepting, closes sockets with 1001, deregisters presence, closes clients. */
   stop(): Promise<void>;
-  /** For tests and benchmarks: the parts that hold state. */
-  readonly internals: { readonly store: () => Store; readonly gateway: () => Gateway | null; readonly relay: () => Relay | null };
+  /** For tests: the store, to make it fail on purpose. */
+  readonly internals: { readonly store: () => Store };
 }
 
 export interface BuildAppOptions {
@@ -284,8 +281,6 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         if (connections === null) throw new Error('The app has not started.');
         return connections.store;
       },
-      gateway: () => gateway,
-      relay: () => relay,
     },
     async start() {
       connections = await connect(config, logger, metrics);
@@ -332,7 +327,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         path: GRAPHQL_PATH,
         yoga,
         tokens,
-        maxPayloadBytes: MAX_WEBSOCKET_PAYLOAD_BYTES,
+        maxPayloadBytes: config.limits.maxWebSocketPayloadBytes,
         maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
         onConnection: (delta) => metrics.connections.inc(delta),
       });

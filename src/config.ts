@@ -40,6 +40,11 @@ export interface Limits {
   readonly replayPageSize: number;
   /** Most subscriptions one WebSocket connection may hold at once. @default 50 */
   readonly maxSubscriptionsPerConnection: number;
+  /**
+   * Largest incoming WebSocket message, in bytes; a larger one closes the socket with 1009.
+   * The default fits a subscribe message with the most `since` entries. @default 262144
+   */
+  readonly maxWebSocketPayloadBytes: number;
 }
 
 export interface Config {
@@ -85,6 +90,7 @@ export const defaultLimits: Limits = {
   subscriptionQueueLength: 1000,
   replayPageSize: 500,
   maxSubscriptionsPerConnection: 50,
+  maxWebSocketPayloadBytes: 256 * 1024,
 };
 
 /** Environment variable for each limit: `maxBodyLength` ← `LIMIT_MAX_BODY_LENGTH`. */

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
 import type { Client } from 'graphql-ws';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import type { Limits } from '../src/config.ts';
 import { createTokenVerifier } from '../src/auth/jwt.ts';
 import { graphql } from './gql/index.ts';
@@ -628,5 +629,52 @@ describe.each(backends)('messageAdded end to end', (backend: Backend) => {
         expect(closes).toEqual([]);
       });
     });
+  });
+});
+
+describe('WebSocket message size limit', () => {
+  afterEach(disposeAll);
+
+  /** A raw graphql-ws connection, so the test controls every byte of the subscribe message. */
+  async function rawConnection(server: TestServer, token: string) {
+    const socket = new WebSocket(server.wsUrl, 'graphql-transport-ws');
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    const messages: string[] = [];
+    socket.on('message', (data) => messages.push(String(data)));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+    await vi.waitFor(() => expect(messages).toContain('{"type":"connection_ack"}'));
+    return { socket, closed, messages };
+  }
+
+  /** A subscribe message of exactly `bytes` bytes, padded with a GraphQL comment. */
+  function subscribeOfSize(bytes: number): string {
+    const build = (padding: string) =>
+      JSON.stringify({ id: 'size', type: 'subscribe', payload: { query: `subscription { messageAdded { seq } } #${padding}` } });
+    const message = build('x'.repeat(bytes - Buffer.byteLength(build(''))));
+    expect(Buffer.byteLength(message)).toBe(bytes);
+    return message;
+  }
+
+  it('accepts a message of exactly maxWebSocketPayloadBytes and closes with 1009 above it', async () => {
+    const limit = 4096;
+    const server = await startServer({ limits: { maxWebSocketPayloadBytes: limit } });
+    const token = await server.token('big-sender');
+
+    const atLimit = await rawConnection(server, token);
+    atLimit.socket.send(subscribeOfSize(limit));
+    // The operation is running: completing it is answered, and the socket stays open.
+    atLimit.socket.send(JSON.stringify({ id: 'size', type: 'complete' }));
+    atLimit.socket.ping();
+    await new Promise((resolve) => atLimit.socket.once('pong', resolve));
+    expect(atLimit.socket.readyState).toBe(WebSocket.OPEN);
+    atLimit.socket.close();
+
+    const overLimit = await rawConnection(server, token);
+    overLimit.socket.send(subscribeOfSize(limit + 1));
+    expect(await overLimit.closed).toBe(1009);
   });
 });
