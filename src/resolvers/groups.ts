@@ -6,7 +6,7 @@ import type { Viewer } from '../auth/jwt.ts';
 import type { GroupRecord, MembershipRecord, Page, UserGroupRecord, UserRecord } from '../storage/port.ts';
 import type { UseCaseDeps } from './deps.ts';
 import { ErrorCode, UserError, badInput, forbidden, notFound } from './errors.ts';
-import { decodeCursor, encodeCursor, pageSize, type ForwardArgs } from './pagination.ts';
+import { decodeCursor, encodeCursor, pageSize, type Connection, type ForwardArgs } from './pagination.ts';
 
 /** A group as one viewer sees it: their read position comes with it. */
 export interface GroupView {
@@ -118,16 +118,6 @@ export async function removeGroupMember(
   if (!outcome.ok) throw notFound(`Group ${input.groupId} does not exist.`);
   if (outcome.changed.length === 0) throw notFound(`User ${input.userId} is not a member of group ${input.groupId}.`);
   return { group: outcome.group, membership: input.userId === viewer.id ? null : membership };
-}
-
-export interface Connection<T> {
-  readonly edges: readonly { readonly cursor: string; readonly node: T }[];
-  readonly pageInfo: {
-    readonly hasNextPage: boolean;
-    readonly hasPreviousPage: boolean;
-    readonly startCursor: string | null;
-    readonly endCursor: string | null;
-  };
 }
 
 function forwardConnection<T, U>(

@@ -5,8 +5,8 @@ import type { Viewer } from '../auth/jwt.ts';
 import type { MessageRecord } from '../storage/port.ts';
 import type { UseCaseDeps } from './deps.ts';
 import { ErrorCode, UserError, badInput, forbidden, notFound } from './errors.ts';
-import { requireMember, type Connection } from './groups.ts';
-import { decodeCursor, encodeCursor, pageSize } from './pagination.ts';
+import { requireMember } from './groups.ts';
+import { decodeCursor, encodeCursor, pageSize, type Connection } from './pagination.ts';
 
 export interface SendGroupMessageInput {
   readonly groupId: string;

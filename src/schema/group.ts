@@ -19,7 +19,6 @@ export const Group = builder.objectRef<GroupView>('Group');
 
 Group.implement({
   interfaces: [Node],
-  isTypeOf: (value) => typeof value === 'object' && value !== null && 'group' in value,
   fields: (t) => ({
     name: t.string({ resolve: (view) => view.group.name }),
     owner: t.field({

@@ -12,7 +12,6 @@ export const Message = builder.objectRef<MessageRecord>('Message');
 
 Message.implement({
   interfaces: [Node],
-  isTypeOf: (value) => typeof value === 'object' && value !== null && 'seq' in value,
   fields: (t) => ({
     groupId: t.exposeID('groupId'),
     group: t.field({

@@ -1,5 +1,5 @@
 import type { ObjectRef, SchemaTypes } from '@pothos/core';
-import type { Connection } from '../resolvers/groups.ts';
+import type { Connection } from '../resolvers/pagination.ts';
 import { builder } from './builder.ts';
 
 type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T extends SchemaTypes> ? T : never;

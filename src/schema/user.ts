@@ -8,7 +8,6 @@ export const User = builder.objectRef<UserRecord>('User');
 User.implement({
   description: 'A person. The id is the `sub` claim of their token, exactly as issued (not re-encoded).',
   interfaces: [Node],
-  isTypeOf: (value) => typeof value === 'object' && value !== null && 'name' in value && !('seq' in value),
   fields: (t) => ({
     name: t.exposeString('name', {
       nullable: true,
