@@ -16,6 +16,7 @@ import { Roles, type Config } from './config.ts';
 import { createGateway, type Gateway } from './delivery/gateway.ts';
 import { createLocalLease, createMemoryPresence, createMemoryPubSub } from './delivery/memory.ts';
 import type { NodePresence, PresenceDirectory, PubSub, RelayLease } from './delivery/ports.ts';
+import { createRedisCommitSignal } from './delivery/commit-signal.ts';
 import { createRedisLease, createRedisPresence, createRedisPresenceDirectory, createRedisPubSub } from './delivery/redis.ts';
 import { createRelay, type Relay } from './delivery/relay.ts';
 import { createWebSocketTransport, type SocketServerContext, type WebSocketTransport } from './delivery/transport.ts';
@@ -28,7 +29,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { maskError } from './schema/errors.ts';
 import { schema } from './schema/index.ts';
 import { createSqliteStore } from './storage/sqlite/store.ts';
-import type { Store } from './storage/port.ts';
+import type { CommitSignal, Store } from './storage/port.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -78,7 +79,7 @@ interface Connections {
   close(): Promise<void>;
 }
 
-async function openStore(config: Config): Promise<{ store: Store; close: () => Promise<void> }> {
+async function openStore(config: Config, commits: CommitSignal | null): Promise<{ store: Store; close: () => Promise<void> }> {
   if (config.mongodbUri !== null) {
     const { MongoClient } = await import('mongodb');
     const { createMongoStore } = await import('./storage/mongo/store.ts');
@@ -102,13 +103,14 @@ async function openStore(config: Config): Promise<{ store: Store; close: () => P
     dataDir: config.dataDir,
     synchronous: config.sqliteSynchronous,
     pollIntervalMs: config.outboxPollMs,
+    commits: commits ?? undefined,
   });
   return { store, close: () => store.close() };
 }
 
 async function connect(config: Config, logger: Logger, metrics: Metrics): Promise<Connections> {
-  const { store, close: closeStore } = await openStore(config);
   if (config.redisUrl === null) {
+    const { store, close: closeStore } = await openStore(config, null);
     const presence = createMemoryPresence();
     const pubsub = createMemoryPubSub();
     return {
@@ -130,16 +132,28 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
     client.on('error', (error: Error) => logger.warn({ err: error, connection: name }, 'redis connection error'));
     client.on('reconnecting', () => metrics.redisReconnects.inc({ connection: name }));
   }
+  // Processes sharing the embedded store wake each other's relay through Redis.
+  const commits =
+    config.mongodbUri === null
+      ? createRedisCommitSignal({
+          publishClient: command,
+          subscribeClient: subscriber,
+          channel: `${config.redisKeyPrefix}outbox:commits`,
+          onError: (error) => logger.warn({ err: error }, 'outbox commit signal failed; the relay polls meanwhile'),
+        })
+      : null;
+  let opened: Awaited<ReturnType<typeof openStore>>;
   try {
     await Promise.all([command.connect(), subscriber.connect()]);
+    opened = await openStore(config, commits);
   } catch (error) {
     // start() failed, so stop() has nothing to close: without this the clients would keep
-    // reconnecting and the store stay open.
+    // reconnecting.
     command.disconnect();
     subscriber.disconnect();
-    await closeStore();
     throw error;
   }
+  const { store, close: closeStore } = opened;
   const pubsub = createRedisPubSub({ publishClient: command, subscribeClient: subscriber });
   const presence =
     config.role === Roles.relay
@@ -167,9 +181,11 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
     redis: { command, subscriber },
     async close() {
       await pubsub.close();
+      // The store commits what it accepted (and signals it) while Redis is still connected.
+      await closeStore();
+      commits?.close();
       command.disconnect();
       subscriber.disconnect();
-      await closeStore();
     },
   };
 }

@@ -63,9 +63,8 @@ export interface Config {
   /** `FULL` fsyncs every commit (survives power loss); `NORMAL` survives process crashes. */
   readonly sqliteSynchronous: 'FULL' | 'NORMAL';
   /**
-   * How often a relay re-reads the embedded outbox for commits made by other processes (in one
-   * process it is woken at once by each commit). Bounds the added delivery latency when
-   * gateways and the relay are separate processes on one DATA_DIR.
+   * Fallback poll of a relay following the embedded outbox. Commits wake it at once (in one
+   * process directly, across processes through Redis); the poll only covers a lost signal.
    */
   readonly outboxPollMs: number;
   /** With Redis: a dead node's registrations expire after `ttlSeconds`; refreshed every `heartbeatMs`. */
@@ -173,7 +172,7 @@ export function loadConfig(env: Env): Config {
     redisKeyPrefix: env['REDIS_KEY_PREFIX'] || 'chat:',
     mongodbUri: env['MONGODB_URI'] || null,
     sqliteSynchronous: synchronous,
-    outboxPollMs: positiveInt(env, 'OUTBOX_POLL_MS', 25),
+    outboxPollMs: positiveInt(env, 'OUTBOX_POLL_MS', 250),
     presence,
     lease,
     limits,

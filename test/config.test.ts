@@ -29,7 +29,7 @@ async function tempDir(): Promise<string> {
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ role: 'all', port: 4000, dataDir: './data', production: false, jwtSecret: null, outboxPollMs: 25 });
+    expect(config).toMatchObject({ role: 'all', port: 4000, dataDir: './data', production: false, jwtSecret: null, outboxPollMs: 250 });
     expect(config.limits).toEqual(defaultLimits);
     expect(config.limits.maxBodyLength).toBe(4000);
     expect(config.limits.maxClientMessageIdLength).toBe(64);

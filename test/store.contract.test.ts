@@ -836,6 +836,28 @@ describe('embedded store (SQLite)', () => {
     }
   });
 
+  it("keeps the event loop free while a write waits for another connection's lock", async () => {
+    const dataDir = await tempDir();
+    const store = open({ dataDir });
+    await makeGroup(store, 'g1', 'owner');
+    // Another connection (another process, in production) holds the write lock.
+    const other = new Database(join(dataDir, 'chat.db'));
+    other.exec('BEGIN IMMEDIATE');
+    const events: string[] = [];
+    const appended = send(store, 'g1', 'owner').then((message) => {
+      events.push('appended');
+      return message;
+    });
+    // With the write on this thread, busy_timeout would sleep the event loop: no timer could
+    // fire and the lock could never be released from here.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    events.push('timer fired');
+    other.exec('COMMIT');
+    other.close();
+    expect((await appended).seq).toBe(1);
+    expect(events).toEqual(['timer fired', 'appended']);
+  });
+
   it('serialises appends from several processes without SQLITE_BUSY', async () => {
     const dataDir = await tempDir();
     const store = open({ dataDir });

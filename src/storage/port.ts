@@ -231,3 +231,14 @@ export interface OutboxFeed {
   /** How many committed records lie after `position` (all kept records when null): relay lag. */
   backlog(after: string | null): Promise<number>;
 }
+
+/**
+ * A signal between processes that share one embedded store: "the outbox has new commits". The
+ * store raises it after each commit that appended to the outbox and wakes its followers when
+ * another process raises it. Losing a signal costs latency only: followers still poll.
+ */
+export interface CommitSignal {
+  notify(): void;
+  /** Returns a function that removes the listener. */
+  onNotified(listener: () => void): () => void;
+}

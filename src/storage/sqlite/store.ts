@@ -2,28 +2,23 @@
  * The embedded storage adapter: one SQLite file in WAL mode, shared by every process of one
  * machine (a relay and its gateways). Implements the storage port in `../port.ts`.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import type {
-  AppendOutcome,
-  GroupRecord,
-  MembershipChangeOutcome,
-  MembershipRecord,
-  MessageRange,
-  MessageRecord,
-  NewGroup,
-  NewMessage,
-  OutboxEvent,
-  OutboxFeed,
-  OutboxRecord,
-  Page,
-  PageRequest,
-  Store,
-  UserGroupRecord,
-  UserRecord,
-} from '../port.ts';
+import type { CommitSignal, MessageRange, OutboxFeed, OutboxRecord, Page, PageRequest, Store, UserGroupRecord, UserRecord } from '../port.ts';
 import { checkLimit, toPage } from '../paging.ts';
+import {
+  decodeEvent,
+  openDatabase,
+  toGroup,
+  toMembership,
+  toMessage,
+  toUser,
+  type GroupRow,
+  type MembershipRow,
+  type MessageRow,
+  type OutboxRow,
+  type UserGroupRow,
+  type UserRow,
+} from './db.ts';
+import { createSqliteWriter } from './writer.ts';
 
 export interface SqliteStoreOptions {
   /** Directory of `chat.db`; created (with its parents) when missing. */
@@ -52,157 +47,11 @@ export interface SqliteStoreOptions {
    * @default 256
    */
   readonly outboxBatchSize?: number | undefined;
-}
-
-const SCHEMA_VERSION = 1;
-
-// Every statement is idempotent so that processes opening the file at the same time (or an
-// older file) converge on the same schema. memberships is WITHOUT ROWID so that its user_id
-// index carries group_id (the primary key) and listing a user's groups needs no extra lookup.
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS users (
-  id TEXT PRIMARY KEY NOT NULL,
-  name TEXT
-);
-CREATE TABLE IF NOT EXISTS groups (
-  id TEXT PRIMARY KEY NOT NULL,
-  name TEXT NOT NULL,
-  owner_id TEXT NOT NULL REFERENCES users (id),
-  member_count INTEGER NOT NULL,
-  last_seq INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  last_activity_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS memberships (
-  group_id TEXT NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
-  user_id TEXT NOT NULL REFERENCES users (id),
-  last_read_seq INTEGER NOT NULL,
-  joined_seq INTEGER NOT NULL,
-  joined_at INTEGER NOT NULL,
-  PRIMARY KEY (group_id, user_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS memberships_by_user ON memberships (user_id);
-CREATE TABLE IF NOT EXISTS messages (
-  id TEXT PRIMARY KEY NOT NULL,
-  group_id TEXT NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
-  seq INTEGER NOT NULL,
-  sender_id TEXT NOT NULL REFERENCES users (id),
-  body TEXT NOT NULL,
-  client_message_id TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  UNIQUE (group_id, seq),
-  UNIQUE (group_id, sender_id, client_message_id)
-);
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  event TEXT NOT NULL,
-  created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-  name TEXT PRIMARY KEY NOT NULL,
-  position TEXT NOT NULL
-) WITHOUT ROWID;
-`;
-// No index on groups (last_activity_at, id): listUserGroups starts from the user's memberships
-// (memberships_by_user), reaches each group by primary key and sorts that user's groups. An
-// index over all groups could only serve that order by walking every group in the database,
-// and it would cost an extra index update on every message.
-
-interface UserRow {
-  readonly id: string;
-  readonly name: string | null;
-}
-
-interface GroupRow {
-  readonly id: string;
-  readonly name: string;
-  readonly owner_id: string;
-  readonly member_count: number;
-  readonly last_seq: number;
-  readonly created_at: number;
-  readonly last_activity_at: number;
-}
-
-interface MembershipRow {
-  readonly group_id: string;
-  readonly user_id: string;
-  readonly last_read_seq: number;
-  readonly joined_seq: number;
-  readonly joined_at: number;
-}
-
-type UserGroupRow = GroupRow & {
-  readonly m_last_read_seq: number;
-  readonly m_joined_seq: number;
-  readonly m_joined_at: number;
-};
-
-interface MessageRow {
-  readonly id: string;
-  readonly group_id: string;
-  readonly seq: number;
-  readonly sender_id: string;
-  readonly body: string;
-  readonly client_message_id: string;
-  readonly created_at: number;
-}
-
-interface OutboxRow {
-  readonly id: number;
-  readonly event: string;
-}
-
-/** A message as JSON keeps it: `createdAt` in epoch ms, since JSON has no dates. */
-type StoredMessage = Omit<MessageRecord, 'createdAt'> & { readonly createdAt: number };
-
-type StoredOutboxEvent =
-  | { readonly type: 'message'; readonly message: StoredMessage }
-  | Exclude<OutboxEvent, { readonly type: 'message' }>;
-
-const toUser = (row: UserRow): UserRecord => ({ id: row.id, name: row.name });
-
-const toGroup = (row: GroupRow): GroupRecord => ({
-  id: row.id,
-  name: row.name,
-  ownerId: row.owner_id,
-  memberCount: row.member_count,
-  lastSeq: row.last_seq,
-  createdAt: new Date(row.created_at),
-  lastActivityAt: new Date(row.last_activity_at),
-});
-
-const toMembership = (row: MembershipRow): MembershipRecord => ({
-  groupId: row.group_id,
-  userId: row.user_id,
-  lastReadSeq: row.last_read_seq,
-  joinedSeq: row.joined_seq,
-  joinedAt: new Date(row.joined_at),
-});
-
-const toMessage = (row: MessageRow): MessageRecord => ({
-  id: row.id,
-  groupId: row.group_id,
-  seq: row.seq,
-  senderId: row.sender_id,
-  body: row.body,
-  clientMessageId: row.client_message_id,
-  createdAt: new Date(row.created_at),
-});
-
-function encodeEvent(event: OutboxEvent): string {
-  const stored: StoredOutboxEvent =
-    event.type === 'message'
-      ? { type: 'message', message: { ...event.message, createdAt: event.message.createdAt.getTime() } }
-      : event;
-  return JSON.stringify(stored);
-}
-
-function decodeEvent(json: string): OutboxEvent {
-  // Only this adapter writes the column, so the shape is the one encodeEvent produced.
-  const stored = JSON.parse(json) as StoredOutboxEvent;
-  return stored.type === 'message'
-    ? { type: 'message', message: { ...stored.message, createdAt: new Date(stored.message.createdAt) } }
-    : stored;
+  /**
+   * Carries "the outbox has new commits" between processes that share the file, so a relay in
+   * another process follows at once instead of waiting for its next poll. @default none (poll only)
+   */
+  readonly commits?: CommitSignal | undefined;
 }
 
 /** Outbox positions are the decimal row id; anything else is a caller's bug. */
@@ -232,6 +81,7 @@ export function createSqliteStore({
   busyTimeoutMs = 5000,
   pollIntervalMs = 100,
   outboxBatchSize = 256,
+  commits,
 }: SqliteStoreOptions): Store {
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
     throw new RangeError(`synchronous must be FULL or NORMAL, got ${JSON.stringify(synchronous)}`);
@@ -239,60 +89,16 @@ export function createSqliteStore({
   if (!Number.isSafeInteger(outboxBatchSize) || outboxBatchSize < 1) {
     throw new RangeError(`outboxBatchSize must be a positive integer, got ${outboxBatchSize}`);
   }
-  mkdirSync(dataDir, { recursive: true });
-  // `timeout` is better-sqlite3's busy_timeout, set before anything below can meet a lock.
-  const db = new Database(join(dataDir, 'chat.db'), { timeout: busyTimeoutMs });
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${synchronous}`);
-    db.pragma('foreign_keys = ON');
-    db.transaction(() => {
-      const version = db.pragma('user_version', { simple: true });
-      if (typeof version !== 'number' || version > SCHEMA_VERSION) {
-        throw new Error(`${join(dataDir, 'chat.db')} has schema version ${String(version)}; this build knows ${SCHEMA_VERSION}`);
-      }
-      db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }).immediate();
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  const db = openDatabase(dataDir, { synchronous, busyTimeoutMs }, true);
 
+  // Reads only: every write goes through the writer thread (see writer.ts for why).
   const sql = {
     ping: db.prepare<[], number>('SELECT 1').pluck(),
-    upsertUser: db.prepare<[string, string | null]>(
-      `INSERT INTO users (id, name) VALUES (?, ?)
-       ON CONFLICT (id) DO UPDATE SET name = excluded.name
-       WHERE excluded.name IS NOT NULL AND users.name IS NOT excluded.name`,
-    ),
-    ensureUser: db.prepare<[string]>('INSERT INTO users (id, name) VALUES (?, NULL) ON CONFLICT (id) DO NOTHING'),
     getUsers: db.prepare<[string], UserRow>('SELECT id, name FROM users WHERE id IN (SELECT value FROM json_each(?))'),
-
-    insertGroup: db.prepare<[string, string, string, number, number, number]>(
-      `INSERT INTO groups (id, name, owner_id, member_count, last_seq, created_at, last_activity_at)
-       VALUES (?, ?, ?, ?, 0, ?, ?)`,
-    ),
     getGroup: db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE id = ?'),
     getGroups: db.prepare<[string], GroupRow>('SELECT * FROM groups WHERE id IN (SELECT value FROM json_each(?))'),
-    addMemberCount: db.prepare<[number, string], GroupRow>(
-      'UPDATE groups SET member_count = member_count + ? WHERE id = ? RETURNING *',
-    ),
-    recordMessage: db.prepare<[number, number, string]>(
-      'UPDATE groups SET last_seq = ?, last_activity_at = ? WHERE id = ?',
-    ),
-
     getMembership: db.prepare<[string, string], MembershipRow>(
       'SELECT * FROM memberships WHERE group_id = ? AND user_id = ?',
-    ),
-    insertMembership: db.prepare<[string, string, number, number, number]>(
-      `INSERT INTO memberships (group_id, user_id, last_read_seq, joined_seq, joined_at)
-       VALUES (?, ?, ?, ?, ?)`,
-    ),
-    deleteMembership: db.prepare<[string, string]>('DELETE FROM memberships WHERE group_id = ? AND user_id = ?'),
-    advanceRead: db.prepare<[number, string, string], MembershipRow>(
-      `UPDATE memberships SET last_read_seq = max(last_read_seq, ?)
-       WHERE group_id = ? AND user_id = ? RETURNING *`,
     ),
     membersFirst: db.prepare<[string, number], UserRow>(
       `SELECT u.id, u.name FROM memberships m CROSS JOIN users u ON u.id = m.user_id
@@ -318,15 +124,7 @@ export function createSqliteStore({
     allUserGroups: db.prepare<[string], GroupRow>(
       `SELECT g.* FROM memberships m CROSS JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?`,
     ),
-
-    insertMessage: db.prepare<[string, string, number, string, string, string, number]>(
-      `INSERT INTO messages (id, group_id, seq, sender_id, body, client_message_id, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ),
     getMessage: db.prepare<[string], MessageRow>('SELECT * FROM messages WHERE id = ?'),
-    findByClientId: db.prepare<[string, string, string], MessageRow>(
-      'SELECT * FROM messages WHERE group_id = ? AND sender_id = ? AND client_message_id = ?',
-    ),
     lastMessages: db.prepare<[string], MessageRow>(
       `SELECT m.* FROM groups g CROSS JOIN messages m ON m.group_id = g.id AND m.seq = g.last_seq
        WHERE g.id IN (SELECT value FROM json_each(?))`,
@@ -337,59 +135,32 @@ export function createSqliteStore({
     messagesDesc: db.prepare<[string, number, number, number], MessageRow>(
       'SELECT * FROM messages WHERE group_id = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?',
     ),
-
-    appendOutbox: db.prepare<[string, number]>('INSERT INTO outbox (event, created_at) VALUES (?, ?)'),
     readOutbox: db.prepare<[number, number], OutboxRow>(
       'SELECT id, event FROM outbox WHERE id > ? ORDER BY id LIMIT ?',
     ),
-    acknowledge: db.prepare<[number]>('DELETE FROM outbox WHERE id <= ?'),
     backlog: db.prepare<[number], number>('SELECT count(*) FROM outbox WHERE id > ?').pluck(),
     getCheckpoint: db.prepare<[string], string>('SELECT position FROM checkpoints WHERE name = ?').pluck(),
-    setCheckpoint: db.prepare<[string, string]>(
-      `INSERT INTO checkpoints (name, position) VALUES (?, ?)
-       ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
-    ),
   };
 
   // --- waking followers -------------------------------------------------------------------
   const closing = new AbortController();
   const waiters = new Set<() => void>();
-  let outboxAppended = false;
-
-  function appendOutbox(event: OutboxEvent): void {
-    // Ids come from AUTOINCREMENT inside a BEGIN IMMEDIATE transaction. Writers of every
-    // process serialise on the write lock, so a transaction that takes a larger id commits
-    // after every one that took a smaller id: id order is commit order, and a reader that sees
-    // id n has already seen all ids below n (no gap fills in later). AUTOINCREMENT (not a plain
-    // rowid) also keeps ids from being reused after acknowledge deletes the newest rows, which
-    // would hide new records from a follower resuming after the deleted id.
-    sql.appendOutbox.run(encodeEvent(event), Date.now());
-    outboxAppended = true;
-  }
 
   function wakeFollowers(): void {
     for (const wake of [...waiters]) wake();
   }
 
-  /**
-   * Wraps `fn` as a BEGIN IMMEDIATE transaction: taking the write lock up front makes writers
-   * of other processes queue on busy_timeout, where a deferred transaction would fail with
-   * SQLITE_BUSY when it upgrades a read lock that a concurrent commit made stale.
-   */
-  function writer<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
-    const transaction = db.transaction(fn);
-    return (...args) => {
-      outboxAppended = false;
-      const result = transaction.immediate(...args);
-      // immediate() has returned, so the commit is done and woken followers can read it (a
-      // rolled-back transaction threw above and wakes nobody).
-      if (outboxAppended) {
-        outboxAppended = false;
-        wakeFollowers();
-      }
-      return result;
-    };
-  }
+  const writer = createSqliteWriter({
+    dataDir,
+    synchronous,
+    busyTimeoutMs,
+    onOutboxCommitted() {
+      wakeFollowers();
+      commits?.notify();
+    },
+  });
+  // Subscribed by the first follower: only a relay needs other processes' commits.
+  let stopListening: (() => void) | null = null;
 
   function waitForOutbox(signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
@@ -407,137 +178,10 @@ export function createSqliteStore({
     });
   }
 
-  // --- writes -------------------------------------------------------------------------------
-  const upsertUser = writer((user: UserRecord): void => {
-    sql.upsertUser.run(user.id, user.name);
-  });
-
-  const createGroup = writer((group: NewGroup): GroupRecord => {
-    const members = [...new Set([group.ownerId, ...group.memberIds])];
-    const now = group.now.getTime();
-    for (const userId of members) sql.ensureUser.run(userId);
-    sql.insertGroup.run(group.id, group.name, group.ownerId, members.length, now, now);
-    for (const userId of members) sql.insertMembership.run(group.id, userId, 0, 0, now);
-    appendOutbox({ type: 'membersAdded', groupId: group.id, userIds: members, seq: 0 });
-    return toGroup(sql.getGroup.get(group.id)!);
-  });
-
-  const addMembers = writer(
-    (groupId: string, userIds: readonly string[], now: Date, maxMembers: number): MembershipChangeOutcome => {
-      const group = sql.getGroup.get(groupId);
-      if (group === undefined) return { ok: false, reason: 'GROUP_NOT_FOUND' };
-      const added = [...new Set(userIds)].filter((userId) => sql.getMembership.get(groupId, userId) === undefined);
-      if (added.length === 0) return { ok: true, group: toGroup(group), changed: [] };
-      if (group.member_count + added.length > maxMembers) return { ok: false, reason: 'TOO_MANY_MEMBERS' };
-      for (const userId of added) {
-        sql.ensureUser.run(userId);
-        sql.insertMembership.run(groupId, userId, group.last_seq, group.last_seq, now.getTime());
-      }
-      const updated = sql.addMemberCount.get(added.length, groupId)!;
-      appendOutbox({ type: 'membersAdded', groupId, userIds: added, seq: group.last_seq });
-      return { ok: true, group: toGroup(updated), changed: added };
-    },
-  );
-
-  const removeMember = writer((groupId: string, userId: string): MembershipChangeOutcome => {
-    const group = sql.getGroup.get(groupId);
-    if (group === undefined) return { ok: false, reason: 'GROUP_NOT_FOUND' };
-    if (sql.deleteMembership.run(groupId, userId).changes === 0) return { ok: true, group: toGroup(group), changed: [] };
-    const updated = sql.addMemberCount.get(-1, groupId)!;
-    appendOutbox({ type: 'memberRemoved', groupId, userId, seq: group.last_seq });
-    return { ok: true, group: toGroup(updated), changed: [userId] };
-  });
-
-  // A transaction function called inside another runs as a SAVEPOINT: one append that throws
-  // rolls back alone and the rest of its batch commits.
-  const appendOne = db.transaction((input: NewMessage): AppendOutcome => {
-    const group = sql.getGroup.get(input.groupId);
-    if (group === undefined) return { ok: false, reason: 'GROUP_NOT_FOUND' };
-    if (sql.getMembership.get(input.groupId, input.senderId) === undefined) return { ok: false, reason: 'NOT_A_MEMBER' };
-    const original = sql.findByClientId.get(input.groupId, input.senderId, input.clientMessageId);
-    if (original !== undefined) return { ok: true, message: toMessage(original), created: false };
-    const message: MessageRecord = {
-      id: input.id,
-      groupId: input.groupId,
-      seq: group.last_seq + 1,
-      senderId: input.senderId,
-      body: input.body,
-      clientMessageId: input.clientMessageId,
-      createdAt: input.now,
-    };
-    const now = input.now.getTime();
-    sql.insertMessage.run(message.id, message.groupId, message.seq, message.senderId, message.body, message.clientMessageId, now);
-    sql.recordMessage.run(message.seq, now, message.groupId);
-    sql.advanceRead.run(message.seq, message.groupId, message.senderId);
-    appendOutbox({ type: 'message', message });
-    return { ok: true, message, created: true };
-  });
-
-  type AppendResult = { readonly outcome: AppendOutcome } | { readonly error: unknown };
-  const appendBatch = writer((inputs: readonly NewMessage[]): AppendResult[] =>
-    inputs.map((input) => {
-      try {
-        return { outcome: appendOne(input) };
-      } catch (error) {
-        return { error };
-      }
-    }),
-  );
-
-  interface PendingAppend {
-    readonly input: NewMessage;
-    readonly resolve: (outcome: AppendOutcome) => void;
-    readonly reject: (error: unknown) => void;
-  }
-  let pendingAppends: PendingAppend[] = [];
-
-  /**
-   * Group commit: the sends that arrive in one turn of the event loop share one transaction,
-   * so one fsync (synchronous=FULL) covers all of them. Each still resolves only after that
-   * commit, with its own outcome.
-   */
-  function flushAppends(): void {
-    const batch = pendingAppends;
-    pendingAppends = [];
-    if (batch.length === 0) return;
-    let results: AppendResult[];
-    try {
-      results = appendBatch(batch.map((pending) => pending.input));
-    } catch (error) {
-      for (const pending of batch) pending.reject(error);
-      return;
-    }
-    batch.forEach((pending, index) => {
-      const result = results[index] as AppendResult;
-      if ('error' in result) pending.reject(result.error);
-      else pending.resolve(result.outcome);
-    });
-  }
-
-  function appendMessage(input: NewMessage): Promise<AppendOutcome> {
-    if (!db.open) return Promise.reject(new TypeError('The database connection is not open'));
-    return new Promise((resolve, reject) => {
-      if (pendingAppends.length === 0) setImmediate(flushAppends);
-      pendingAppends.push({ input, resolve, reject });
-    });
-  }
-
-  const markRead = writer((groupId: string, userId: string, seq: number): MembershipRecord | null => {
-    const row = sql.advanceRead.get(seq, groupId, userId);
-    return row === undefined ? null : toMembership(row);
-  });
-
-  const acknowledge = writer((id: number): void => {
-    sql.acknowledge.run(id);
-  });
-
-  const setCheckpoint = writer((name: string, position: string): void => {
-    sql.setCheckpoint.run(name, position);
-  });
-
   // --- outbox feed ------------------------------------------------------------------------
   const outbox: OutboxFeed = {
     async *follow(after, signal) {
+      stopListening ??= commits?.onNotified(wakeFollowers) ?? null;
       let cursor = after === null ? 0 : parsePosition(after);
       while (!signal.aborted && !closing.signal.aborted) {
         const rows = sql.readOutbox.all(cursor, outboxBatchSize);
@@ -554,7 +198,7 @@ export function createSqliteStore({
       }
     },
     async acknowledge(position) {
-      acknowledge(parsePosition(position));
+      await writer.write({ op: 'acknowledge', id: parsePosition(position) });
     },
     async backlog(after) {
       return sql.backlog.get(after === null ? 0 : parsePosition(after)) ?? 0;
@@ -563,14 +207,14 @@ export function createSqliteStore({
 
   return {
     async upsertUser(user) {
-      upsertUser(user);
+      await writer.write({ op: 'upsertUser', user });
     },
     async getUsers(ids) {
       return ids.length === 0 ? [] : sql.getUsers.all(jsonList(ids)).map(toUser);
     },
 
-    async createGroup(group) {
-      return createGroup(group);
+    createGroup(group) {
+      return writer.write({ op: 'createGroup', group });
     },
     async getGroup(id) {
       const row = sql.getGroup.get(id);
@@ -583,11 +227,11 @@ export function createSqliteStore({
       const row = sql.getMembership.get(groupId, userId);
       return row === undefined ? null : toMembership(row);
     },
-    async addMembers(groupId, userIds, { now, maxMembers }) {
-      return addMembers(groupId, userIds, now, maxMembers);
+    addMembers(groupId, userIds, { now, maxMembers }) {
+      return writer.write({ op: 'addMembers', groupId, userIds, now, maxMembers });
     },
-    async removeMember(groupId, userId) {
-      return removeMember(groupId, userId);
+    removeMember(groupId, userId) {
+      return writer.write({ op: 'removeMember', groupId, userId });
     },
     async listMembers(groupId, { limit, after }: PageRequest): Promise<Page<UserRecord>> {
       checkLimit(limit);
@@ -620,7 +264,7 @@ export function createSqliteStore({
     },
 
     appendMessage(message) {
-      return appendMessage(message);
+      return writer.write({ op: 'appendMessage', message });
     },
     async getMessage(id) {
       const row = sql.getMessage.get(id);
@@ -638,7 +282,7 @@ export function createSqliteStore({
       if (current === undefined) return null;
       // Most calls re-read what is already read: answer without a write (and its fsync).
       if (current.last_read_seq >= seq) return toMembership(current);
-      return markRead(groupId, userId, seq);
+      return writer.write({ op: 'markRead', groupId, userId, seq });
     },
 
     outbox,
@@ -646,16 +290,18 @@ export function createSqliteStore({
       return sql.getCheckpoint.get(name) ?? null;
     },
     async setCheckpoint(name, position) {
-      setCheckpoint(name, position);
+      await writer.write({ op: 'setCheckpoint', name, position });
     },
 
     async ping() {
+      writer.check();
       sql.ping.get();
     },
     async close() {
       if (!db.open) return;
-      // Sends already accepted are committed, not dropped.
-      flushAppends();
+      stopListening?.();
+      // Writes already accepted are committed, not dropped.
+      await writer.close();
       closing.abort();
       db.close();
     },

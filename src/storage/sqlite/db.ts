@@ -1,0 +1,198 @@
+/**
+ * What both threads of the embedded store share: opening `chat.db` with the same pragmas, the
+ * schema, the row shapes and their mapping to the port's records.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { GroupRecord, MembershipRecord, MessageRecord, OutboxEvent, UserRecord } from '../port.ts';
+
+export type Synchronous = 'FULL' | 'NORMAL';
+
+export interface OpenOptions {
+  readonly synchronous: Synchronous;
+  readonly busyTimeoutMs: number;
+}
+
+const SCHEMA_VERSION = 1;
+
+// Every statement is idempotent so that processes opening the file at the same time (or an
+// older file) converge on the same schema. memberships is WITHOUT ROWID so that its user_id
+// index carries group_id (the primary key) and listing a user's groups needs no extra lookup.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS users (
+  id TEXT PRIMARY KEY NOT NULL,
+  name TEXT
+);
+CREATE TABLE IF NOT EXISTS groups (
+  id TEXT PRIMARY KEY NOT NULL,
+  name TEXT NOT NULL,
+  owner_id TEXT NOT NULL REFERENCES users (id),
+  member_count INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_activity_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memberships (
+  group_id TEXT NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+  user_id TEXT NOT NULL REFERENCES users (id),
+  last_read_seq INTEGER NOT NULL,
+  joined_seq INTEGER NOT NULL,
+  joined_at INTEGER NOT NULL,
+  PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS memberships_by_user ON memberships (user_id);
+CREATE TABLE IF NOT EXISTS messages (
+  id TEXT PRIMARY KEY NOT NULL,
+  group_id TEXT NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  sender_id TEXT NOT NULL REFERENCES users (id),
+  body TEXT NOT NULL,
+  client_message_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE (group_id, seq),
+  UNIQUE (group_id, sender_id, client_message_id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  event TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  name TEXT PRIMARY KEY NOT NULL,
+  position TEXT NOT NULL
+) WITHOUT ROWID;
+`;
+// No index on groups (last_activity_at, id): listUserGroups starts from the user's memberships
+// (memberships_by_user), reaches each group by primary key and sorts that user's groups. An
+// index over all groups could only serve that order by walking every group in the database,
+// and it would cost an extra index update on every message.
+
+export const databaseFile = (dataDir: string): string => join(dataDir, 'chat.db');
+
+/**
+ * Opens `chat.db` in WAL mode. With `migrate`, creates the directory and brings the schema up
+ * to date first (the main thread does this once; the writer thread opens what it made).
+ */
+export function openDatabase(dataDir: string, { synchronous, busyTimeoutMs }: OpenOptions, migrate: boolean): Database.Database {
+  if (migrate) mkdirSync(dataDir, { recursive: true });
+  const file = databaseFile(dataDir);
+  // `timeout` is better-sqlite3's busy_timeout, set before anything below can meet a lock.
+  const db = new Database(file, { timeout: busyTimeoutMs });
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous}`);
+    db.pragma('foreign_keys = ON');
+    if (migrate) {
+      db.transaction(() => {
+        const version = db.pragma('user_version', { simple: true });
+        if (typeof version !== 'number' || version > SCHEMA_VERSION) {
+          throw new Error(`${file} has schema version ${String(version)}; this build knows ${SCHEMA_VERSION}`);
+        }
+        db.exec(SCHEMA);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+    }
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
+export interface UserRow {
+  readonly id: string;
+  readonly name: string | null;
+}
+
+export interface GroupRow {
+  readonly id: string;
+  readonly name: string;
+  readonly owner_id: string;
+  readonly member_count: number;
+  readonly last_seq: number;
+  readonly created_at: number;
+  readonly last_activity_at: number;
+}
+
+export interface MembershipRow {
+  readonly group_id: string;
+  readonly user_id: string;
+  readonly last_read_seq: number;
+  readonly joined_seq: number;
+  readonly joined_at: number;
+}
+
+export type UserGroupRow = GroupRow & {
+  readonly m_last_read_seq: number;
+  readonly m_joined_seq: number;
+  readonly m_joined_at: number;
+};
+
+export interface MessageRow {
+  readonly id: string;
+  readonly group_id: string;
+  readonly seq: number;
+  readonly sender_id: string;
+  readonly body: string;
+  readonly client_message_id: string;
+  readonly created_at: number;
+}
+
+export interface OutboxRow {
+  readonly id: number;
+  readonly event: string;
+}
+
+/** A message as JSON keeps it: `createdAt` in epoch ms, since JSON has no dates. */
+type StoredMessage = Omit<MessageRecord, 'createdAt'> & { readonly createdAt: number };
+
+type StoredOutboxEvent =
+  | { readonly type: 'message'; readonly message: StoredMessage }
+  | Exclude<OutboxEvent, { readonly type: 'message' }>;
+
+export const toUser = (row: UserRow): UserRecord => ({ id: row.id, name: row.name });
+
+export const toGroup = (row: GroupRow): GroupRecord => ({
+  id: row.id,
+  name: row.name,
+  ownerId: row.owner_id,
+  memberCount: row.member_count,
+  lastSeq: row.last_seq,
+  createdAt: new Date(row.created_at),
+  lastActivityAt: new Date(row.last_activity_at),
+});
+
+export const toMembership = (row: MembershipRow): MembershipRecord => ({
+  groupId: row.group_id,
+  userId: row.user_id,
+  lastReadSeq: row.last_read_seq,
+  joinedSeq: row.joined_seq,
+  joinedAt: new Date(row.joined_at),
+});
+
+export const toMessage = (row: MessageRow): MessageRecord => ({
+  id: row.id,
+  groupId: row.group_id,
+  seq: row.seq,
+  senderId: row.sender_id,
+  body: row.body,
+  clientMessageId: row.client_message_id,
+  createdAt: new Date(row.created_at),
+});
+
+export function encodeEvent(event: OutboxEvent): string {
+  const stored: StoredOutboxEvent =
+    event.type === 'message'
+      ? { type: 'message', message: { ...event.message, createdAt: event.message.createdAt.getTime() } }
+      : event;
+  return JSON.stringify(stored);
+}
+
+export function decodeEvent(json: string): OutboxEvent {
+  // Only this adapter writes the column, so the shape is the one encodeEvent produced.
+  const stored = JSON.parse(json) as StoredOutboxEvent;
+  return stored.type === 'message'
+    ? { type: 'message', message: { ...stored.message, createdAt: new Date(stored.message.createdAt) } }
+    : stored;
+}
