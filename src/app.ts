@@ -11,7 +11,7 @@ import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createTokenVerifier, resolveSecret, bearerToken, InvalidTokenError, type TokenVerifier } from './auth/jwt.ts';
+import { createTokenVerifier, resolveSecret, bearerToken, InvalidTokenError, type TokenVerifier, type Viewer } from './auth/jwt.ts';
 import { Roles, type Config } from './config.ts';
 import { createGateway, type Gateway } from './delivery/gateway.ts';
 import { createLocalLease, createMemoryPresence, createMemoryPubSub } from './delivery/memory.ts';
@@ -19,6 +19,7 @@ import type { NodePresence, PresenceDirectory, PubSub, RelayLease } from './deli
 import { createRedisCommitSignal } from './delivery/commit-signal.ts';
 import { createRedisLease, createRedisPresence, createRedisPresenceDirectory, createRedisPubSub } from './delivery/redis.ts';
 import { createRelay, type Relay } from './delivery/relay.ts';
+import { createSharedExecutor, type SharedExecutor } from './delivery/shared-execution.ts';
 import { createWebSocketTransport, type SocketServerContext, type WebSocketTransport } from './delivery/transport.ts';
 import type { UseCaseDeps } from './resolvers/deps.ts';
 import { createLoaders, createSharedLoaders } from './resolvers/loaders.ts';
@@ -209,12 +210,14 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
   let relay: Relay | null = null;
   let server: Server | null = null;
   let transport: WebSocketTransport | null = null;
+  let executor: SharedExecutor<Viewer> | null = null;
   const servesClients = config.role !== Roles.relay;
   const relays = config.role !== Roles.gateway;
   const metrics = createMetrics({
     subscriptions: () => gateway?.size ?? null,
     gateway: () => gateway?.stats ?? null,
     relay: () => relay?.stats ?? null,
+    sharedExecution: () => executor?.stats ?? null,
     relayBacklog: async () =>
       relay?.stats.leader === true && connections !== null ? connections.store.outbox.backlog(relay.stats.position) : null,
   });
@@ -241,7 +244,8 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
     }
   };
 
-  function yogaFor(conn: Connections, tokens: TokenVerifier, live: Gateway) {
+  /** What GraphQL runs with on this node: the use cases' dependencies and the context factory. */
+  function graphqlDeps(conn: Connections, live: Gateway) {
     const deps: UseCaseDeps = {
       store: conn.store,
       limits: config.limits,
@@ -250,8 +254,18 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       newId: (prefix) => `${prefix}${randomUUID().replaceAll('-', '')}`,
       onMessageStored: () => metrics.messagesSent.inc(),
     };
-    const viewers = createViewerRegistry({ store: conn.store });
     const sharedLoaders = createSharedLoaders(conn.store);
+    const contextFor = (auth: Auth): Context => ({
+      auth,
+      deps,
+      gateway: live,
+      loaders: createLoaders(conn.store, auth.viewer?.id ?? null, sharedLoaders),
+    });
+    return { deps, contextFor };
+  }
+
+  function yogaFor(conn: Connections, tokens: TokenVerifier, contextFor: (auth: Auth) => Context) {
+    const viewers = createViewerRegistry({ store: conn.store });
     return createYoga<SocketServerContext, Context>({
       schema,
       graphqlEndpoint: GRAPHQL_PATH,
@@ -286,7 +300,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
             ? { viewer: initial.viewer }
             : await authenticate(tokens, initial.request.headers.get('authorization'));
         if (auth.viewer !== null) await viewers.remember(auth.viewer);
-        return { auth, deps, gateway: live, loaders: createLoaders(conn.store, auth.viewer?.id ?? null, sharedLoaders) };
+        return contextFor(auth);
       },
     });
   }
@@ -336,7 +350,16 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         onError: (error, during) => logger.error({ err: error, during }, 'delivery failed'),
       });
       await gateway.start();
-      const yoga = yogaFor(conn, tokens, gateway);
+      const { contextFor } = graphqlDeps(conn, gateway);
+      const yoga = yogaFor(conn, tokens, contextFor);
+      executor = createSharedExecutor<Viewer>({
+        schema,
+        // Shapes shared by every viewer run with no viewer: a field that needs one is marked
+        // viewer-dependent and gets a shape per viewer instead.
+        contextFor: (viewer) =>
+          contextFor(viewer === null ? { viewer: null, reason: 'A shared subscription result has no viewer.' } : { viewer }),
+        maskError: (error) => maskError(error, 'Unexpected error.', false) as GraphQLError,
+      });
       server = createServer(yoga);
       transport = createWebSocketTransport({
         server,
@@ -345,6 +368,8 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         tokens,
         maxPayloadBytes: config.limits.maxWebSocketPayloadBytes,
         maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+        executor,
+        maskError: (error) => maskError(error, 'Unexpected error.', false) as GraphQLError,
         onConnection: (delta) => metrics.connections.inc(delta),
       });
       const listening = server;

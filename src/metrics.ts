@@ -6,12 +6,15 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GatewayStats } from './delivery/gateway.ts';
 import type { RelayStats } from './delivery/relay.ts';
+import type { SharedExecutorStats } from './delivery/shared-execution.ts';
 
 export interface MetricsSources {
   /** Live subscriptions on this node, or null when the node serves no clients. */
   readonly subscriptions: () => number | null;
   readonly gateway: () => Readonly<GatewayStats> | null;
   readonly relay: () => Readonly<RelayStats> | null;
+  /** Shared subscription execution on this node, or null when it serves no clients. */
+  readonly sharedExecution: () => Readonly<SharedExecutorStats> | null;
   /** Outbox records not yet relayed, or null when unknown (not the active relay). */
   readonly relayBacklog: () => Promise<number | null>;
 }
@@ -57,6 +60,26 @@ export function createMetrics(sources: MetricsSources): Metrics {
   mirroredCounter(registry, 'chat_deliveries_total', 'Messages handed to subscriptions (live and replayed)', () => sources.gateway()?.delivered ?? null);
   mirroredCounter(registry, 'chat_backfills_total', 'Catch-ups from the store after a seq jump, reconnect or presence lapse', () => sources.gateway()?.backfills ?? null);
   mirroredCounter(registry, 'chat_duplicates_dropped_total', 'Events dropped as already delivered', () => sources.gateway()?.duplicates ?? null);
+  mirroredCounter(
+    registry,
+    'chat_subscription_executions_total',
+    'Subscription selection executions: one per event per distinct operation (shape), not per subscriber',
+    () => sources.sharedExecution()?.executions ?? null,
+  );
+  mirroredCounter(
+    registry,
+    'chat_subscription_results_reused_total',
+    'Subscription results sent to a subscriber without executing again (another subscriber of the shape ran it)',
+    () => sources.sharedExecution()?.reused ?? null,
+  );
+  new Gauge({
+    name: 'chat_subscription_shapes',
+    help: 'Distinct subscription operations (document, result variables, viewer when it matters) on this node',
+    registers: [registry],
+    collect() {
+      this.set(sources.sharedExecution()?.shapes ?? 0);
+    },
+  });
   mirroredCounter(registry, 'chat_relay_records_total', 'Outbox records relayed', () => sources.relay()?.records ?? null);
   mirroredCounter(registry, 'chat_relay_publishes_total', 'Per-node publishes made by the relay', () => sources.relay()?.publishes ?? null);
   new Gauge({

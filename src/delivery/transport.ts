@@ -5,11 +5,20 @@
  * error masking and plugins as HTTP requests.
  */
 import type { IncomingMessage, Server } from 'node:http';
-import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import {
+  GraphQLError,
+  createSourceEventStream,
+  getOperationAST,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+} from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { bearerToken, InvalidTokenError, type TokenVerifier, type Viewer } from '../auth/jwt.ts';
+import { FramePump } from './frames.ts';
+import type { SharedExecutor } from './shared-execution.ts';
 
 /** What the transport adds to yoga's server context for WebSocket operations. */
 export interface SocketServerContext {
@@ -26,8 +35,14 @@ export interface WebSocketTransportOptions<TContext extends object> {
   readonly maxPayloadBytes: number;
   /** Most operations one connection may run at once. */
   readonly maxSubscriptionsPerConnection: number;
+  /** Renders subscription events once per distinct operation for every socket on the node. */
+  readonly executor: SharedExecutor<Viewer>;
+  /** Masks unexpected errors of a subscription that failed to start, as yoga does. */
+  readonly maskError: (error: GraphQLError) => GraphQLError;
   /** Called once a connection is authenticated, and when it closes. @default does nothing */
   readonly onConnection?: (delta: 1 | -1) => void;
+  /** Called for each frame written by a shared subscription. @default does nothing */
+  readonly onFrame?: () => void;
 }
 
 export interface WebSocketTransport {
@@ -45,6 +60,13 @@ type ExtraWithViewer = {
 interface EnvelopedRoot {
   readonly execute: (args: ExecutionArgs) => unknown;
   readonly subscribe: (args: ExecutionArgs) => unknown;
+  /** Set for subscriptions: their events go to this socket as frames of a shared shape. */
+  readonly frames?: {
+    readonly socket: WebSocket;
+    readonly id: string;
+    readonly query: string;
+    readonly viewer: Viewer;
+  };
 }
 
 export function createWebSocketTransport<TContext extends object>({
@@ -54,13 +76,44 @@ export function createWebSocketTransport<TContext extends object>({
   tokens,
   maxPayloadBytes,
   maxSubscriptionsPerConnection,
+  executor,
+  maskError,
   onConnection = () => {},
+  onFrame = () => {},
 }: WebSocketTransportOptions<TContext>): WebSocketTransport {
   const wss = new WebSocketServer({ server, path, maxPayload: maxPayloadBytes });
+
+  /**
+   * A subscription whose events are rendered by a shared shape and written as frames. Only the
+   * source stream is created per subscriber (the subscribe resolver: arguments, authorization,
+   * the gateway's cursors); no per-event execution, context or result object is.
+   */
+  async function subscribeShared(args: ExecutionArgs, frames: NonNullable<EnvelopedRoot['frames']>): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+    const source = await createSourceEventStream(args);
+    if (!(Symbol.asyncIterator in source)) {
+      const { errors = [] } = source;
+      return { errors: errors.map((error) => maskError(error)) };
+    }
+    // graphql-ws keeps the arguments for the life of the operation; the context (loaders and
+    // all) was only needed to open the stream.
+    (args as { contextValue?: unknown }).contextValue = undefined;
+    const shape = executor.acquire({
+      query: frames.query,
+      document: args.document,
+      operationName: args.operationName ?? null,
+      variables: args.variableValues ?? null,
+      viewer: frames.viewer,
+    });
+    return new FramePump({ source: source[Symbol.asyncIterator](), shape, socket: frames.socket, id: frames.id, onFrame });
+  }
+
   const disposable = useServer<Record<string, unknown> | undefined, ExtraWithViewer>(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      subscribe: (args) => {
+        const root = args.rootValue as EnvelopedRoot;
+        return (root.frames === undefined ? root.subscribe(args) : subscribeShared(args, root.frames)) as never;
+      },
       onConnect: async (ctx) => {
         const token = bearerToken(ctx.connectionParams?.['authorization'] ?? ctx.connectionParams?.['Authorization']);
         if (token === null) return false;
@@ -77,7 +130,7 @@ export function createWebSocketTransport<TContext extends object>({
         socket.once('close', () => onConnection(-1));
         return true;
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         // graphql-ws has already reserved this operation's id in ctx.subscriptions.
         if (Object.keys(ctx.subscriptions).length > maxSubscriptionsPerConnection) {
           return [
@@ -99,16 +152,22 @@ export function createWebSocketTransport<TContext extends object>({
           if (error instanceof GraphQLError) return [error];
           throw error;
         }
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        const operationName = payload.operationName ?? null;
+        const isSubscription = getOperationAST(document, operationName)?.operation === 'subscription';
+        const root: EnvelopedRoot =
+          isSubscription && viewer !== undefined
+            ? { execute, subscribe, frames: { socket: ctx.extra.socket, id, query: payload.query, viewer } }
+            : { execute, subscribe };
         const args: ExecutionArgs = {
           schema,
-          operationName: payload.operationName ?? null,
+          operationName,
           document,
           variableValues: payload.variables ?? null,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe } satisfies EnvelopedRoot,
+          rootValue: root,
         };
-        const errors = validate(args.schema, args.document);
-        if (errors.length > 0) return errors;
         return args;
       },
       // Close reasons never carry an internal error's message, whatever NODE_ENV says.

@@ -9,6 +9,7 @@ import {
   unreadCount,
   type GroupView,
 } from '../resolvers/groups.ts';
+import { VIEWER_DEPENDENT } from '../delivery/shared-execution.ts';
 import { builder, viewerOf } from './builder.ts';
 import { Message } from './message.ts';
 import { Node } from './node.ts';
@@ -39,10 +40,12 @@ Group.implement({
     }),
     lastReadSeq: t.int({
       description: "The viewer's read position in this group.",
+      extensions: { [VIEWER_DEPENDENT]: true },
       resolve: (view) => view.membership?.lastReadSeq ?? 0,
     }),
     unreadCount: t.int({
       description: 'Messages with seq > lastReadSeq that others sent.',
+      extensions: { [VIEWER_DEPENDENT]: true },
       resolve: (view) => unreadCount(view),
     }),
     lastMessage: t.field({
