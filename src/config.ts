@@ -45,6 +45,12 @@ export interface Limits {
    * The default fits a subscribe message with the most `since` entries. @default 262144
    */
   readonly maxWebSocketPayloadBytes: number;
+  /**
+   * Largest HTTP request body, in bytes (answered 413 beyond). The default fits the largest
+   * legitimate request: a createGroup naming MAX_MEMBERS_PER_CALL ids of MAX_USER_ID_LENGTH.
+   * @default 524288
+   */
+  readonly maxRequestBodyBytes: number;
 }
 
 export interface Config {
@@ -90,6 +96,7 @@ export const defaultLimits: Limits = {
   replayPageSize: 500,
   maxSubscriptionsPerConnection: 50,
   maxWebSocketPayloadBytes: 256 * 1024,
+  maxRequestBodyBytes: 512 * 1024,
 };
 
 /** Environment variable for each limit: `maxBodyLength` ← `LIMIT_MAX_BODY_LENGTH`. */

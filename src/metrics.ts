@@ -23,6 +23,7 @@ export interface Metrics {
   readonly registry: Registry;
   readonly connections: Gauge;
   readonly messagesSent: Counter;
+  readonly httpShortPath: Counter;
   readonly redisReconnects: Counter<'connection'>;
 }
 
@@ -55,6 +56,11 @@ export function createMetrics(sources: MetricsSources): Metrics {
     collect() {
       this.set(sources.subscriptions() ?? 0);
     },
+  });
+  const httpShortPath = new Counter({
+    name: 'chat_http_short_path_total',
+    help: 'GraphQL HTTP requests answered on the short path (JSON POST without Origin), not through yoga\'s HTTP layer',
+    registers: [registry],
   });
   const messagesSent = new Counter({ name: 'chat_messages_sent_total', help: 'Messages stored through sendGroupMessage on this node', registers: [registry] });
   mirroredCounter(registry, 'chat_deliveries_total', 'Messages handed to subscriptions (live and replayed)', () => sources.gateway()?.delivered ?? null);
@@ -112,5 +118,5 @@ export function createMetrics(sources: MetricsSources): Metrics {
     labelNames: ['connection'] as const,
     registers: [registry],
   });
-  return { registry, connections, messagesSent, redisReconnects };
+  return { registry, connections, messagesSent, httpShortPath, redisReconnects };
 }
