@@ -19,7 +19,7 @@ try {
   throw error;
 }
 
-const logger = pino({ base: { nodeId: config.nodeId, role: config.role }, level: process.env['LOG_LEVEL'] ?? 'info' });
+const logger = pino({ base: { pid: process.pid, nodeId: config.nodeId, role: config.role }, level: process.env['LOG_LEVEL'] ?? 'info' });
 const app = buildApp(config, { logger });
 
 let stopping = false;

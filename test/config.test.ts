@@ -3,7 +3,9 @@
  * production refusal without JWT_SECRET, the dev secret kept in DATA_DIR, and the rate limiter
  * at its edges.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,6 +122,39 @@ describe('secrets and tokens', () => {
     );
     expect(data.viewer).toEqual({ id: 'alice', name: 'Alice' });
   }, 60_000);
+
+  it('npm start runs the compiled server: node dist/main.js, no transpiler', async () => {
+    const dataDir = await tempDir();
+    const child = spawn('npm', ['start'], {
+      cwd: root,
+      env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    try {
+      const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('npm start did not log "started" within 60 s')), 60_000);
+        createInterface({ input: child.stdout }).on('line', (line) => {
+          if (!line.startsWith('{')) return;
+          const parsed = JSON.parse(line) as Record<string, unknown>;
+          if (parsed['msg'] === 'started') {
+            clearTimeout(timer);
+            resolve(parsed);
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
+      });
+      // The process that logged is the one serving: its pid's command line says what runs.
+      const commandLine = readFileSync(`/proc/${String(started['pid'])}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      expect(commandLine.slice(1)).toEqual(['dist/main.js']);
+      expect(commandLine.join(' ')).not.toContain('tsx');
+      const health = await fetch(`http://127.0.0.1:${String(started['port'])}/health`);
+      expect(health.status).toBe(200);
+    } finally {
+      // npm, its shell and node share the process group started above.
+      process.kill(-(child.pid as number), 'SIGTERM');
+    }
+  }, 90_000);
 
   it('npm run token without a user id prints usage and fails', async () => {
     const env = { PATH: process.env['PATH'] ?? '', DATA_DIR: await tempDir() };
