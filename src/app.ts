@@ -29,6 +29,12 @@ import { maskError } from './schema/errors.ts';
 import { schema } from './schema/index.ts';
 import { createSqliteStore } from './storage/sqlite/store.ts';
 import type { Store } from './storage/port.ts';
+import { useStaticGraphiQL } from './security/graphiql.ts';
+import { applyHttpTimeouts } from './security/http-server.ts';
+import { useInputRules } from './security/input-errors.ts';
+import { metricsAccess, metricsRefusal, useMetricsAccess, type MetricsAccess } from './security/metrics-access.ts';
+import { useOperationLimits } from './security/operation-limits.ts';
+import { createParseCache } from './security/parse-cache.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -46,7 +52,7 @@ export interface BuildAppOptions {
 }
 
 /** The relay serves no GraphQL, only these operational endpoints on PORT. */
-function createOpsServer(metrics: Metrics, ready: () => Promise<void>): Server {
+function createOpsServer(metrics: Metrics, ready: () => Promise<void>, access: MetricsAccess): Server {
   return createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/health') {
@@ -56,6 +62,9 @@ function createOpsServer(metrics: Metrics, ready: () => Promise<void>): Server {
         () => response.writeHead(200, { 'content-type': 'text/plain' }).end('ready'),
         () => response.writeHead(503, { 'content-type': 'text/plain' }).end('not ready'),
       );
+    } else if (path === '/metrics' && metricsRefusal(access, request.headers.authorization) !== null) {
+      const refusal = metricsRefusal(access, request.headers.authorization) as number;
+      response.writeHead(refusal, refusal === 401 ? { 'www-authenticate': 'Bearer' } : {}).end();
     } else if (path === '/metrics') {
       metrics.registry.metrics().then(
         (text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
@@ -180,7 +189,7 @@ async function authenticate(tokens: TokenVerifier, header: string | null): Promi
     return { viewer: null, reason: 'Authentication required: send authorization: Bearer <token>.' };
   }
   try {
-    return { viewer: await tokens.verify(token) };
+    return await tokens.verifySession(token);
   } catch (error) {
     if (error instanceof InvalidTokenError) return { viewer: null, reason: error.message };
     throw error;
@@ -195,6 +204,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
   let transport: WebSocketTransport | null = null;
   const servesClients = config.role !== Roles.relay;
   const relays = config.role !== Roles.gateway;
+  const metricsGuard = metricsAccess({ metricsToken: config.http.metricsToken, production: config.production });
   const metrics = createMetrics({
     subscriptions: () => gateway?.size ?? null,
     gateway: () => gateway?.stats ?? null,
@@ -240,6 +250,12 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       schema,
       graphqlEndpoint: GRAPHQL_PATH,
       landingPage: false,
+      // Refused with 413 before it is read further; the WebSocket has its own message limit.
+      maxRequestBodySize: config.limits.maxRequestBodyBytes,
+      parserAndValidationCache: createParseCache({ maxBytes: config.limits.parseCacheBytes }),
+      // Yoga's default reflects any Origin and allows credentials; tokens travel in a header, so
+      // credentials are never needed, and only listed origins are answered.
+      cors: config.http.corsOrigins.length === 0 ? false : { origin: [...config.http.corsOrigins], credentials: false },
       logging: {
         debug: () => {},
         info: (...args) => logger.info(args.map(String).join(' ')),
@@ -252,22 +268,35 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       },
       // Masked in every mode: internal details go to the log, never to clients.
       maskedErrors: { maskError, isDev: false },
-      // Served from the package, not a CDN, so GraphiQL works with no internet.
-      renderGraphiQL,
-      graphiql: {
-        title: 'Group chat',
-        defaultQuery: '# Get a token: npm run token -- alice\n# Put it in Headers: {"authorization": "Bearer <token>"}\n\nquery Me {\n  viewer { id name }\n  groups(first: 10) { edges { node { id name unreadCount lastMessage { seq body } } } }\n}\n',
-        headers: JSON.stringify({ authorization: 'Bearer <token from npm run token -- alice>' }, null, 2),
-      },
+      // Served by useStaticGraphiQL below: one shared buffer, not a 9 MB string per request.
+      graphiql: false,
       plugins: [
+        config.http.graphiql &&
+          useStaticGraphiQL({
+            endpoint: GRAPHQL_PATH,
+            // Served from the package, not a CDN, so GraphiQL works with no internet.
+            render: renderGraphiQL,
+            options: {
+              title: 'Group chat',
+              defaultQuery: '# Get a token: npm run token -- alice\n# Put it in Headers: {"authorization": "Bearer <token>"}\n\nquery Me {\n  viewer { id name }\n  groups(first: 10) { edges { node { id name unreadCount lastMessage { seq body } } } }\n}\n',
+              headers: JSON.stringify({ authorization: 'Bearer <token from npm run token -- alice>' }, null, 2),
+            },
+          }),
+        useOperationLimits(config.limits),
+        useInputRules({ introspection: config.http.introspection }),
         useReadinessCheck({ endpoint: '/ready', check: ready }),
+        useMetricsAccess(metricsGuard, '/metrics'),
         // No url label: one series per distinct URL (query strings included) would be unbounded.
-        usePrometheus({ registry: metrics.registry, endpoint: '/metrics', labels: { url: false } }),
+        usePrometheus({
+          registry: metrics.registry,
+          endpoint: metricsGuard.kind === 'off' ? false : '/metrics',
+          labels: { url: false },
+        }),
       ],
       context: async (initial): Promise<Context> => {
         const auth: Auth =
           initial.viewer !== undefined
-            ? { viewer: initial.viewer }
+            ? { viewer: initial.viewer, ...(initial.expiresAt === undefined ? {} : { expiresAt: initial.expiresAt }) }
             : await authenticate(tokens, initial.request.headers.get('authorization'));
         if (auth.viewer !== null) await viewers.remember(auth.viewer);
         return { auth, deps, gateway: live, loaders: createLoaders(conn.store, auth.viewer?.id ?? null, sharedLoaders) };
@@ -297,7 +326,8 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         relay.start();
       }
       if (!servesClients) {
-        const ops = createOpsServer(metrics, ready);
+        const ops = createOpsServer(metrics, ready, metricsGuard);
+        applyHttpTimeouts(ops, config.http);
         server = ops;
         await new Promise<void>((resolve, reject) => {
           ops.once('error', reject);
@@ -322,6 +352,8 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       await gateway.start();
       const yoga = yogaFor(conn, tokens, gateway);
       server = createServer(yoga);
+      applyHttpTimeouts(server, config.http);
+      if (metricsGuard.kind === 'off') logger.info('/metrics is off: set METRICS_TOKEN to scrape it in production');
       transport = createWebSocketTransport({
         server,
         path: GRAPHQL_PATH,

@@ -14,6 +14,8 @@ import { bearerToken, InvalidTokenError, type TokenVerifier, type Viewer } from 
 /** What the transport adds to yoga's server context for WebSocket operations. */
 export interface SocketServerContext {
   readonly viewer?: Viewer;
+  /** Epoch ms at which the connection's token expires. */
+  readonly expiresAt?: number;
   readonly req?: IncomingMessage;
 }
 
