@@ -18,6 +18,10 @@ import { createLocalLease, createMemoryPresence, createMemoryPubSub } from './de
 import type { NodePresence, PresenceDirectory, PubSub, RelayLease } from './delivery/ports.ts';
 import { createRedisLease, createRedisPresence, createRedisPresenceDirectory, createRedisPubSub } from './delivery/redis.ts';
 import { createRelay, type Relay } from './delivery/relay.ts';
+import { createSocketGuard } from './delivery/socket-guard.ts';
+import { createMemoryQuota } from './quota/memory.ts';
+import type { Quota } from './quota/port.ts';
+import { createRedisQuota } from './quota/redis.ts';
 import { createWebSocketTransport, type SocketServerContext, type WebSocketTransport } from './delivery/transport.ts';
 import type { UseCaseDeps } from './resolvers/deps.ts';
 import { createLoaders, createSharedLoaders } from './resolvers/loaders.ts';
@@ -35,6 +39,7 @@ import { useInputRules } from './security/input-errors.ts';
 import { metricsAccess, metricsRefusal, useMetricsAccess, type MetricsAccess } from './security/metrics-access.ts';
 import { useOperationLimits } from './security/operation-limits.ts';
 import { createParseCache } from './security/parse-cache.ts';
+import { useSessionLimits } from './security/session-limits.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -83,6 +88,8 @@ interface Connections {
   /** Null for a relay: it serves no subscribers, so it has no presence of its own. */
   readonly presence: NodePresence | null;
   readonly lease: RelayLease;
+  /** Per-user connection, subscription and group-write quotas, shared by gateways through Redis. */
+  readonly quota: Quota;
   readonly redis: { readonly command: Redis; readonly subscriber: Redis } | null;
   close(): Promise<void>;
 }
@@ -126,6 +133,7 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
       directory: presence.directory,
       presence: presence.forNode(config.nodeId),
       lease: createLocalLease(),
+      quota: createMemoryQuota(),
       redis: null,
       async close() {
         await pubsub.close();
@@ -150,6 +158,15 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
     throw error;
   }
   const pubsub = createRedisPubSub({ publishClient: command, subscribeClient: subscriber });
+  const quota = createRedisQuota({
+    client: command,
+    keyPrefix: config.redisKeyPrefix,
+    nodeId: config.nodeId,
+    // Slots of a dead gateway lapse like its presence does.
+    ttlMs: config.presence.ttlSeconds * 1000,
+    renewMs: config.presence.heartbeatMs,
+    onError: (error) => logger.warn({ err: error }, 'quota check failed; allowed'),
+  });
   const presence =
     config.role === Roles.relay
       ? null
@@ -173,8 +190,10 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
       ttlMs: config.lease.ttlMs,
       renewMs: config.lease.renewMs,
     }),
+    quota,
     redis: { command, subscriber },
     async close() {
+      await quota.close();
       await pubsub.close();
       command.disconnect();
       subscriber.disconnect();
@@ -240,6 +259,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       store: conn.store,
       limits: config.limits,
       sendLimiter: createRateLimiter({ ratePerSecond: config.limits.sendRatePerSecond, burst: config.limits.sendBurst }),
+      quota: conn.quota,
       now: () => new Date(),
       newId: (prefix) => `${prefix}${randomUUID().replaceAll('-', '')}`,
       onMessageStored: () => metrics.messagesSent.inc(),
@@ -284,6 +304,11 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
           }),
         useOperationLimits(config.limits),
         useInputRules({ introspection: config.http.introspection }),
+        useSessionLimits({
+          quota: conn.quota,
+          maxSubscriptionsPerUser: config.limits.maxSubscriptionsPerUser,
+          onError: (error) => logger.warn({ err: error }, 'releasing a subscription slot failed'),
+        }),
         useReadinessCheck({ endpoint: '/ready', check: ready }),
         useMetricsAccess(metricsGuard, '/metrics'),
         // No url label: one series per distinct URL (query strings included) would be unbounded.
@@ -338,7 +363,9 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         return { port };
       }
 
-      const tokens = createTokenVerifier(resolveSecret({ jwtSecret: config.jwtSecret, dataDir: config.dataDir }));
+      const tokens = createTokenVerifier(resolveSecret({ jwtSecret: config.jwtSecret, dataDir: config.dataDir }), {
+        maxSubjectLength: config.limits.maxUserIdLength,
+      });
       if (conn.presence === null) throw new Error('A node that serves clients needs presence.');
       gateway = createGateway({
         nodeId: config.nodeId,
@@ -361,6 +388,12 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         tokens,
         maxPayloadBytes: config.limits.maxWebSocketPayloadBytes,
         maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+        guard: createSocketGuard({
+          quota: conn.quota,
+          maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
+          documentLimits: config.limits,
+          onError: (error) => logger.warn({ err: error }, 'releasing a connection slot failed'),
+        }),
         onConnection: (delta) => metrics.connections.inc(delta),
       });
       const listening = server;

@@ -147,10 +147,15 @@ describe('the reported attacks, at the default limits', () => {
       const result = await post(server, { query }, token, accept);
       expect(result.status).toBe(400);
       expect(limitError(result.json().errors, 'MAX_QUERY_DEPTH').extensions).toMatchObject({ limit: 12, measured: 20_000 });
+      limitError(result.json().errors, 'MAX_QUERY_TOKENS');
     }
     const client = wsClient(server, token);
     const deep = collect(client, query);
-    await expect(deep.done).rejects.toEqual([expect.objectContaining({ extensions: expect.objectContaining({ limitName: 'MAX_QUERY_DEPTH' }) })]);
+    // Every broken limit at once: its 60,000 tokens too.
+    await expect(deep.done).rejects.toEqual([
+      expect.objectContaining({ extensions: expect.objectContaining({ limitName: 'MAX_QUERY_TOKENS', measured: 60_000 }) }),
+      expect.objectContaining({ extensions: expect.objectContaining({ limitName: 'MAX_QUERY_DEPTH', measured: 20_000 }) }),
+    ]);
   });
 
   it('a body over maxRequestBodyBytes is refused with 413 before it is parsed', async () => {

@@ -9,7 +9,8 @@ import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
-import { bearerToken, InvalidTokenError, type TokenVerifier, type Viewer } from '../auth/jwt.ts';
+import { bearerToken, InvalidTokenError, type Session, type TokenVerifier, type Viewer } from '../auth/jwt.ts';
+import type { GuardedConnection, SocketGuard } from './socket-guard.ts';
 
 /** What the transport adds to yoga's server context for WebSocket operations. */
 export interface SocketServerContext {
@@ -28,6 +29,8 @@ export interface WebSocketTransportOptions<TContext extends object> {
   readonly maxPayloadBytes: number;
   /** Most operations one connection may run at once. */
   readonly maxSubscriptionsPerConnection: number;
+  /** Token expiry, per-user connection cap and document limits (socket-guard.ts). */
+  readonly guard: SocketGuard;
   /** Called once a connection is authenticated, and when it closes. @default does nothing */
   readonly onConnection?: (delta: 1 | -1) => void;
 }
@@ -42,6 +45,8 @@ const GOING_AWAY = 1001;
 
 type ExtraWithViewer = {
   viewer?: Viewer;
+  expiresAt?: number;
+  guarded?: GuardedConnection;
 };
 
 interface EnvelopedRoot {
@@ -56,6 +61,7 @@ export function createWebSocketTransport<TContext extends object>({
   tokens,
   maxPayloadBytes,
   maxSubscriptionsPerConnection,
+  guard,
   onConnection = () => {},
 }: WebSocketTransportOptions<TContext>): WebSocketTransport {
   const wss = new WebSocketServer({ server, path, maxPayload: maxPayloadBytes });
@@ -66,20 +72,38 @@ export function createWebSocketTransport<TContext extends object>({
       onConnect: async (ctx) => {
         const token = bearerToken(ctx.connectionParams?.['authorization'] ?? ctx.connectionParams?.['Authorization']);
         if (token === null) return false;
+        let session: Session;
         try {
-          ctx.extra.viewer = await tokens.verify(token);
+          session = await tokens.verifySession(token);
         } catch (error) {
           if (error instanceof InvalidTokenError) return false;
           throw error;
         }
         const { socket } = ctx.extra;
+        const closed = (): boolean => socket.readyState === socket.CLOSED;
         // Closed while the token was verified: 'close' has fired already and would never undo +1.
-        if (socket.readyState === socket.CLOSED) return false;
+        if (closed()) return false;
+        const guarded = await guard.admit(session, (code, reason) => socket.close(code, reason));
+        if (guarded === null) return false;
+        if (closed()) {
+          guarded.end();
+          return false;
+        }
+        Object.assign(ctx.extra, { viewer: session.viewer, expiresAt: session.expiresAt, guarded });
         onConnection(1);
-        socket.once('close', () => onConnection(-1));
+        socket.once('close', () => {
+          guarded.end();
+          onConnection(-1);
+        });
         return true;
       },
       onSubscribe: async (ctx, _id, payload) => {
+        // An operation after the token's exp closes the socket (4403), whatever the timer did.
+        if (ctx.extra.guarded?.check() === false) {
+          return [new GraphQLError('The token has expired.', { extensions: { code: 'UNAUTHENTICATED' } })];
+        }
+        const documentErrors = guard.documentErrors(payload.query);
+        if (documentErrors.length > 0) return documentErrors;
         // graphql-ws has already reserved this operation's id in ctx.subscriptions.
         if (Object.keys(ctx.subscriptions).length > maxSubscriptionsPerConnection) {
           return [
@@ -88,9 +112,10 @@ export function createWebSocketTransport<TContext extends object>({
             }),
           ];
         }
-        const viewer = ctx.extra.viewer;
+        const { viewer, expiresAt } = ctx.extra;
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...(viewer === undefined ? {} : { viewer }),
+          ...(expiresAt === undefined ? {} : { expiresAt }),
           req: ctx.extra.request,
         });
         let document: DocumentNode;

@@ -61,6 +61,29 @@ function validateGroupName(deps: UseCaseDeps, raw: string): string {
   return name;
 }
 
+/** The Quota bucket createGroup and addGroupMembers share. */
+export const GROUP_WRITES_BUCKET = 'group-writes';
+
+/**
+ * Creating groups and adding members writes a row per member and fans out membership events, so
+ * a user may do it `groupWriteBurst` times at once and `groupWritesPerMinute` sustained, across
+ * every gateway. Checked after the input is validated (bad input costs no token), before writing.
+ */
+async function throttleGroupWrites(deps: UseCaseDeps, viewer: Viewer): Promise<void> {
+  const { groupWritesPerMinute, groupWriteBurst } = deps.limits;
+  const waitMs = await deps.quota.take(
+    { name: GROUP_WRITES_BUCKET, ratePerSecond: groupWritesPerMinute / 60, burst: groupWriteBurst },
+    viewer.id,
+  );
+  if (waitMs > 0) {
+    throw new UserError(
+      ErrorCode.RATE_LIMITED,
+      `You are creating groups or adding members faster than ${groupWritesPerMinute} times per minute; retry in ${waitMs} ms.`,
+      { retryAfterMs: waitMs, limit: groupWritesPerMinute },
+    );
+  }
+}
+
 export interface CreateGroupInput {
   readonly name: string;
   readonly memberIds?: readonly string[] | null | undefined;
@@ -74,6 +97,7 @@ export async function createGroup(deps: UseCaseDeps, viewer: Viewer, input: Crea
       limit: deps.limits.maxGroupMembers,
     });
   }
+  await throttleGroupWrites(deps, viewer);
   const group = await deps.store.createGroup({
     id: deps.newId('g_'),
     name,
@@ -92,6 +116,7 @@ export async function addGroupMembers(
 ): Promise<GroupView> {
   const userIds = validateUserIds(deps, input.userIds, 'userIds');
   const { membership } = await requireMember(deps, viewer, input.groupId);
+  await throttleGroupWrites(deps, viewer);
   const outcome = await deps.store.addMembers(input.groupId, userIds, {
     now: deps.now(),
     maxMembers: deps.limits.maxGroupMembers,

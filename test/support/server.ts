@@ -84,6 +84,8 @@ export interface StartOptions {
   /** Redis for pub/sub, presence and per-user quotas, under `redisKeyPrefix`. @default null */
   readonly redisUrl?: string | null;
   readonly redisKeyPrefix?: string;
+  /** Share a secret with another test server (two gateways). @default a random one */
+  readonly jwtSecret?: string;
 }
 
 export async function startServer({
@@ -94,9 +96,9 @@ export async function startServer({
   http = {},
   redisUrl = null,
   redisKeyPrefix = 'chat:',
+  jwtSecret = randomBytes(32).toString('base64url'),
 }: StartOptions = {}): Promise<TestServer> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'chat-e2e-')));
-  const jwtSecret = randomBytes(32).toString('base64url');
   const config: Config = {
     role: 'all',
     port: 0,
