@@ -184,6 +184,9 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   return value;
 }
 
+/** How often yoga pings a server-sent event stream (graphql-yoga `plugins/result-processor/sse.ts`). */
+const SSE_PING_MS = 12_000;
+
 function flag(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -258,6 +261,12 @@ export function loadConfig(env: Env): Config {
   if (lease.renewMs >= lease.ttlMs) {
     throw new ConfigError('RELAY_LEASE_RENEW_MS must be shorter than RELAY_LEASE_TTL_MS, or the lease would lapse between renewals.');
   }
+  const idleTimeoutMs = positiveInt(env, 'HTTP_IDLE_TIMEOUT_MS', 30_000);
+  if (idleTimeoutMs < SSE_PING_MS + 3000) {
+    throw new ConfigError(
+      `HTTP_IDLE_TIMEOUT_MS must be at least ${SSE_PING_MS + 3000}: server-sent event streams ping every ${SSE_PING_MS / 1000} s and would be cut between pings.`,
+    );
+  }
   return {
     role: role as Role,
     port,
@@ -280,7 +289,7 @@ export function loadConfig(env: Env): Config {
       corsOrigins: origins(env),
       metricsToken: env['METRICS_TOKEN'] || null,
       requestTimeoutMs: positiveInt(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000),
-      idleTimeoutMs: positiveInt(env, 'HTTP_IDLE_TIMEOUT_MS', 30_000),
+      idleTimeoutMs,
     },
   };
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { hasLoneSurrogate } from '../util/unicode.ts';
 
 export interface Viewer {
   readonly id: string;
@@ -45,7 +46,7 @@ export function resolveSecret(options: { readonly jwtSecret: string | null; read
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  mkdirSync(options.dataDir, { recursive: true });
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const secret = randomBytes(32).toString('base64url');
   try {
     // 'wx' so that two processes starting together on one DATA_DIR agree on one secret.
@@ -72,9 +73,6 @@ export interface TokenVerifierOptions {
    */
   readonly maxSubjectLength?: number;
 }
-
-/** A lone UTF-16 surrogate: not a character, and stored as U+FFFD by SQLite and MongoDB alike. */
-export const hasLoneSurrogate = (text: string): boolean => /\p{Cs}/u.test(text);
 
 export function createTokenVerifier(
   secret: string,

@@ -7,6 +7,7 @@ import type { GroupRecord, MembershipRecord, Page, UserGroupRecord, UserRecord }
 import type { UseCaseDeps } from './deps.ts';
 import { ErrorCode, UserError, badInput, forbidden, notFound } from './errors.ts';
 import { decodeCursor, encodeCursor, pageSize, type Connection, type ForwardArgs } from './pagination.ts';
+import { hasLoneSurrogate } from '../util/unicode.ts';
 
 /** A group as one viewer sees it: their read position comes with it. */
 export interface GroupView {
@@ -48,6 +49,7 @@ function validateUserIds(deps: UseCaseDeps, ids: readonly string[], field: strin
     if (id.length === 0 || [...id].length > maxUserIdLength) {
       throw badInput(field, `User ids must be 1 to ${maxUserIdLength} characters long.`, { limit: maxUserIdLength });
     }
+    if (hasLoneSurrogate(id)) throw badInput(field, 'User ids may not contain a lone UTF-16 surrogate, which is not a character.');
   }
   return [...new Set(ids)];
 }
@@ -58,6 +60,7 @@ function validateGroupName(deps: UseCaseDeps, raw: string): string {
   if (name.length === 0 || [...name].length > max) {
     throw badInput('name', `A group name must be 1 to ${max} characters long (spaces at the ends are trimmed).`, { limit: max });
   }
+  if (hasLoneSurrogate(name)) throw badInput('name', 'A group name may not contain a lone UTF-16 surrogate, which is not a character.');
   return name;
 }
 

@@ -2,7 +2,7 @@
  * The embedded storage adapter: one SQLite file in WAL mode, shared by every process of one
  * machine (a relay and its gateways). Implements the storage port in `../port.ts`.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type {
@@ -239,9 +239,14 @@ export function createSqliteStore({
   if (!Number.isSafeInteger(outboxBatchSize) || outboxBatchSize < 1) {
     throw new RangeError(`outboxBatchSize must be a positive integer, got ${outboxBatchSize}`);
   }
-  mkdirSync(dataDir, { recursive: true });
+  // Messages are private: a data directory this creates is the owner's only, and so is the database.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = join(dataDir, 'chat.db');
+  // SQLite creates -wal and -shm with the database file's mode (os_unix.c, findCreateFileMode), so
+  // creating the file owner-only first covers all three. An existing file keeps its mode.
+  closeSync(openSync(file, 'a', 0o600));
   // `timeout` is better-sqlite3's busy_timeout, set before anything below can meet a lock.
-  const db = new Database(join(dataDir, 'chat.db'), { timeout: busyTimeoutMs });
+  const db = new Database(file, { timeout: busyTimeoutMs });
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${synchronous}`);
