@@ -4,7 +4,7 @@
  * errors that carry a code. Memory under attack is measured in memory.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createParseCache, AST_BYTES_PER_TOKEN } from '../src/security/parse-cache.ts';
+import { createParseCache, CACHED_BYTES_PER_TOKEN } from '../src/security/parse-cache.ts';
 import { measureDocument } from '../src/security/document-limits.ts';
 import { parse } from 'graphql';
 import { codes, collect, disposeAll, ok, request, startServer, wsClient, type TestServer } from './support/server.ts';
@@ -263,15 +263,15 @@ describe('input coercion errors', () => {
 
 describe('parse cache', () => {
   it('holds at most its byte budget, however many distinct documents pass through', () => {
-    const maxBytes = 200_000;
+    const maxBytes = 1_000_000;
     const cache = createParseCache({ maxBytes });
     for (let i = 0; i < 500; i += 1) {
       const source = `{ ${Array.from({ length: 50 }, (_, k) => `a${i}_${k}: __typename`).join(' ')} }`;
       cache.documentCache.set(source, parse(source));
       expect(cache.size()).toBeLessThanOrEqual(maxBytes);
     }
-    // The latest documents are the ones kept; one costs (3 tokens × 50 + 2) × AST_BYTES_PER_TOKEN + its text.
-    expect(cache.size()).toBeGreaterThan(maxBytes - 152 * AST_BYTES_PER_TOKEN - 4000);
+    // The latest documents are the ones kept; one costs (3 tokens × 50 + 2) × CACHED_BYTES_PER_TOKEN + its text.
+    expect(cache.size()).toBeGreaterThan(maxBytes - 152 * CACHED_BYTES_PER_TOKEN - 4000);
     const last = `{ ${Array.from({ length: 50 }, (_, k) => `a499_${k}: __typename`).join(' ')} }`;
     expect(cache.documentCache.get(last)).toBeDefined();
     expect(cache.documentCache.get(`{ ${Array.from({ length: 50 }, (_, k) => `a0_${k}: __typename`).join(' ')} }`)).toBeUndefined();

@@ -6,7 +6,7 @@
  * keyed by the full query text. A 1 MB document of aliases parses into ~40 MB of AST, so a
  * thousand distinct ones outgrow any heap. Here documents share one budget of estimated bytes
  * (lru-cache's `maxSize` with a `sizeCalculation`): the key's characters plus the document's
- * tokens times the heap an AST keeps per token. Parse errors are not cached at all: their keys
+ * tokens times the heap a cached document keeps per token. Parse errors are not cached at all: their keys
  * are whatever an attacker sends, and failing again costs one lexing pass, bounded by the body
  * limit. The validation cache needs no bound of its own: yoga keys it by document in WeakMaps,
  * so it lets go of what this cache evicts.
@@ -15,10 +15,12 @@ import type { DocumentNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
 
 /**
- * Heap an AST keeps per lexical token, nodes and location tokens included. Measured on graphql
- * 16.15 with `--expose-gc`: 280–340 bytes for alias lists, deep nesting and argument lists.
+ * Heap a cached document keeps per lexical token: its AST (nodes and location tokens), and the
+ * validation result yoga keeps for it as long as the document lives (errors hold nodes and
+ * locations). Measured on graphql 16.15 with `--expose-gc`: the AST 250–520 bytes per token
+ * (argument lists to repeated fields), a validation result up to 300 more.
  */
-export const AST_BYTES_PER_TOKEN = 350;
+export const CACHED_BYTES_PER_TOKEN = 800;
 
 /** The cache interface yoga's parser cache takes (`documentCache`, `errorCache`). */
 export interface KeyedCache<T> {
@@ -54,7 +56,7 @@ export function createParseCache({ maxBytes, ttlMs = 3_600_000 }: ParseCacheOpti
     maxSize: maxBytes,
     ttl: ttlMs,
     // Anything larger than the whole budget is simply not cached (lru-cache refuses it).
-    sizeCalculation: (document, key) => Math.max(1, key.length * UTF16_BYTES + tokenCount(document) * AST_BYTES_PER_TOKEN),
+    sizeCalculation: (document, key) => Math.max(1, key.length * UTF16_BYTES + tokenCount(document) * CACHED_BYTES_PER_TOKEN),
   });
   return {
     documentCache: {
