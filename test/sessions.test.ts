@@ -6,7 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { createClient } from 'graphql-ws';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createClient, type Client } from 'graphql-ws';
+import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createMemoryQuota } from '../src/quota/memory.ts';
@@ -112,7 +115,7 @@ describe('token expiry on live connections', () => {
     expect(text).toMatch(/event: complete/);
   });
 
-  it('lets a client refresh through connectionParams, called again on each reconnect', async () => {
+  it("the README's refresh snippet reconnects with a fresh token when the old one expires", async () => {
     const server = await startServer();
     const owner = await server.token('refresher');
     const { createGroup } = await ok<{ createGroup: { group: { id: string } } }, Record<string, never>>(
@@ -120,19 +123,21 @@ describe('token expiry on live connections', () => {
       owner,
       'mutation { createGroup(input: { name: "refresh" }) { group { id } } }',
     );
+    // The README's snippet, run as written: only its import and URL are bound to this test.
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const snippet = /Refreshing tokens on a live connection[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    if (snippet === undefined) throw new Error('The README lost its token refresh snippet.');
+    const { outputText } = ts.transpileModule(snippet, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+    const body = outputText.replace(/^import .*$/m, '').replace('ws://localhost:4000/graphql', server.wsUrl);
     const issued: string[] = [];
-    const client = createClient({
-      url: server.wsUrl,
-      webSocketImpl: WebSocket,
-      retryAttempts: 5,
-      retryWait: async () => {},
-      // The first token lives 2 s; every later connect gets a fresh one.
-      connectionParams: async () => {
-        const token = await server.token('refresher', null, issued.length === 0 ? '2s' : '1h');
-        issued.push(token);
-        return { authorization: `Bearer ${token}` };
-      },
-    });
+    // The first token lives 2 s; every later connect gets a fresh one.
+    const getFreshToken = async () => {
+      const token = await server.token('refresher', null, issued.length === 0 ? '2s' : '1h');
+      issued.push(token);
+      return token;
+    };
+    const boundCreateClient: typeof createClient = (options) => createClient({ ...options, webSocketImpl: WebSocket, retryWait: async () => {} });
+    const client = new Function('createClient', 'getFreshToken', `${body}\nreturn client;`)(boundCreateClient, getFreshToken) as Client;
     onDispose(() => client.dispose());
     const live = collect(client, 'subscription { messageAdded { body } }');
     await waitFor('a reconnect with a fresh token', () => issued.length >= 2, { timeoutMs: 8000 });
