@@ -114,8 +114,10 @@ describe('a gateway with production defaults', () => {
   });
 
   it('cuts a client that stops reading a response, but not an idle WebSocket', async () => {
-    const idleTimeoutMs = 500;
+    const idleTimeoutMs = 1000;
     const server = await startServer({ http: { idleTimeoutMs } });
+    // The page is rendered on first use; render it now, so the idle clock below only runs on reading.
+    await (await fetch(server.url, { headers: { accept: 'text/html' } })).arrayBuffer();
     // A raw HTTP client that asks for GraphiQL (uncompressed, ~9 MB) and stops reading after the
     // first chunk, for four idle timeouts.
     const socket = connect(server.port, '127.0.0.1');
