@@ -4,9 +4,11 @@
  *
  * - An operation started after the token's `exp` is refused with UNAUTHENTICATED (an HTTP
  *   request's token is checked when it arrives; a WebSocket's was checked at connection_init).
- * - A subscription ends at the token's `exp`: its last result is an UNAUTHENTICATED error naming
- *   the expiry, then it completes. Over SSE the response ends there; the client subscribes again
- *   with a fresh token (with `since`, losing nothing).
+ * - A server-sent events subscription ends at the token's `exp`: its last result is an
+ *   UNAUTHENTICATED error naming the expiry, then the response ends; the client subscribes again
+ *   with a fresh token (with `since`, losing nothing). Over graphql-ws the socket itself closes
+ *   at `exp` (socket-guard.ts) and graphql-ws clients reconnect and resubscribe on their own;
+ *   ending the subscription first would leave a lazy client nothing to reconnect for.
  * - A user holds at most `maxSubscriptionsPerUser` live subscriptions across every gateway
  *   (through the Quota port); one more is refused with RATE_LIMITED. The slot is given back
  *   however the stream ends: completed, cancelled, failed, or its socket closed.
@@ -145,7 +147,14 @@ export function useSessionLimits({ quota, maxSubscriptionsPerUser, onError = () 
           release();
           return result;
         }
-        return streamUntil<ExecutionResult>(result, { expiresAt, expired: () => ({ errors: [expiredError()] }), onEnd: release, now });
+        // HTTP requests carry yoga's `request` in their context; graphql-ws operations do not.
+        const overHttp = 'request' in (args.contextValue as object);
+        return streamUntil<ExecutionResult>(result, {
+          expiresAt: overHttp ? expiresAt : null,
+          expired: () => ({ errors: [expiredError()] }),
+          onEnd: release,
+          now,
+        });
       });
     },
   };
