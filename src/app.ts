@@ -21,7 +21,16 @@ import { createRedisLease, createRedisPresence, createRedisPresenceDirectory, cr
 import { createGraphQLHttpHandler } from './delivery/http.ts';
 import { createRelay, type Relay } from './delivery/relay.ts';
 import { createSharedExecutor, type SharedExecutor } from './delivery/shared-execution.ts';
-import { createWebSocketTransport, type SocketServerContext, type WebSocketTransport } from './delivery/transport.ts';
+import { createSocketGuard } from './delivery/socket-guard.ts';
+import { createMemoryQuota } from './quota/memory.ts';
+import type { Quota } from './quota/port.ts';
+import { createRedisQuota } from './quota/redis.ts';
+import {
+  createWebSocketTransport,
+  useSharedSubscriptionSources,
+  type SocketServerContext,
+  type WebSocketTransport,
+} from './delivery/transport.ts';
 import type { UseCaseDeps } from './resolvers/deps.ts';
 import { createLoaders, createSharedLoaders } from './resolvers/loaders.ts';
 import { createRateLimiter } from './resolvers/rate-limit.ts';
@@ -32,6 +41,13 @@ import { maskError } from './schema/errors.ts';
 import { schema } from './schema/index.ts';
 import { createSqliteStore } from './storage/sqlite/store.ts';
 import type { CommitSignal, Store } from './storage/port.ts';
+import { useStaticGraphiQL } from './security/graphiql.ts';
+import { applyHttpTimeouts } from './security/http-server.ts';
+import { useInputRules } from './security/input-errors.ts';
+import { metricsAccess, metricsRefusal, useMetricsAccess, type MetricsAccess } from './security/metrics-access.ts';
+import { useOperationLimits } from './security/operation-limits.ts';
+import { createParseCache } from './security/parse-cache.ts';
+import { useSessionLimits } from './security/session-limits.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -49,7 +65,7 @@ export interface BuildAppOptions {
 }
 
 /** The relay serves no GraphQL, only these operational endpoints on PORT. */
-function createOpsServer(metrics: Metrics, ready: () => Promise<void>): Server {
+function createOpsServer(metrics: Metrics, ready: () => Promise<void>, access: MetricsAccess): Server {
   return createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/health') {
@@ -59,6 +75,9 @@ function createOpsServer(metrics: Metrics, ready: () => Promise<void>): Server {
         () => response.writeHead(200, { 'content-type': 'text/plain' }).end('ready'),
         () => response.writeHead(503, { 'content-type': 'text/plain' }).end('not ready'),
       );
+    } else if (path === '/metrics' && metricsRefusal(access, request.headers.authorization) !== null) {
+      const refusal = metricsRefusal(access, request.headers.authorization) as number;
+      response.writeHead(refusal, refusal === 401 ? { 'www-authenticate': 'Bearer' } : {}).end();
     } else if (path === '/metrics') {
       metrics.registry.metrics().then(
         (text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
@@ -77,6 +96,8 @@ interface Connections {
   /** Null for a relay: it serves no subscribers, so it has no presence of its own. */
   readonly presence: NodePresence | null;
   readonly lease: RelayLease;
+  /** Per-user connection, subscription and group-write quotas, shared by gateways through Redis. */
+  readonly quota: Quota;
   readonly redis: { readonly command: Redis; readonly subscriber: Redis } | null;
   close(): Promise<void>;
 }
@@ -121,6 +142,7 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
       directory: presence.directory,
       presence: presence.forNode(config.nodeId),
       lease: createLocalLease(),
+      quota: createMemoryQuota(),
       redis: null,
       async close() {
         await pubsub.close();
@@ -157,6 +179,15 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
   }
   const { store, close: closeStore } = opened;
   const pubsub = createRedisPubSub({ publishClient: command, subscribeClient: subscriber });
+  const quota = createRedisQuota({
+    client: command,
+    keyPrefix: config.redisKeyPrefix,
+    nodeId: config.nodeId,
+    // Slots of a dead gateway lapse like its presence does.
+    ttlMs: config.presence.ttlSeconds * 1000,
+    renewMs: config.presence.heartbeatMs,
+    onError: (error) => logger.warn({ err: error }, 'quota check failed; allowed'),
+  });
   const presence =
     config.role === Roles.relay
       ? null
@@ -180,8 +211,10 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
       ttlMs: config.lease.ttlMs,
       renewMs: config.lease.renewMs,
     }),
+    quota,
     redis: { command, subscriber },
     async close() {
+      await quota.close();
       await pubsub.close();
       // The store commits what it accepted (and signals it) while Redis is still connected.
       await closeStore();
@@ -198,7 +231,7 @@ async function authenticate(tokens: TokenVerifier, header: string | null): Promi
     return { viewer: null, reason: 'Authentication required: send authorization: Bearer <token>.' };
   }
   try {
-    return { viewer: await tokens.verify(token) };
+    return await tokens.verifySession(token);
   } catch (error) {
     if (error instanceof InvalidTokenError) return { viewer: null, reason: error.message };
     throw error;
@@ -214,6 +247,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
   let executor: SharedExecutor<Viewer> | null = null;
   const servesClients = config.role !== Roles.relay;
   const relays = config.role !== Roles.gateway;
+  const metricsGuard = metricsAccess({ metricsToken: config.http.metricsToken, production: config.production });
   const metrics = createMetrics({
     subscriptions: () => gateway?.size ?? null,
     gateway: () => gateway?.stats ?? null,
@@ -251,6 +285,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       store: conn.store,
       limits: config.limits,
       sendLimiter: createRateLimiter({ ratePerSecond: config.limits.sendRatePerSecond, burst: config.limits.sendBurst }),
+      quota: conn.quota,
       now: () => new Date(),
       newId: (prefix) => `${prefix}${randomUUID().replaceAll('-', '')}`,
       onMessageStored: () => metrics.messagesSent.inc(),
@@ -271,10 +306,14 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       schema,
       graphqlEndpoint: GRAPHQL_PATH,
       landingPage: false,
-      // The body limit is enforced before yoga (delivery/http.ts) from Content-Length, with no
-      // per-request stream wrapper; yoga's own limit piped every body through a
-      // TransformStream, a large share of a send's CPU.
+      // Yoga's own body limit (413) answers what reaches it: browsers' requests and bodies
+      // without a Content-Length. API clients' requests are held to the same limit before yoga,
+      // from Content-Length (delivery/http.ts).
       maxRequestBodySize: config.limits.maxRequestBodyBytes,
+      parserAndValidationCache: createParseCache({ maxBytes: config.limits.parseCacheBytes }),
+      // Yoga's default reflects any Origin and allows credentials; tokens travel in a header, so
+      // credentials are never needed, and only listed origins are answered.
+      cors: config.http.corsOrigins.length === 0 ? false : { origin: [...config.http.corsOrigins], credentials: false },
       logging: {
         debug: () => {},
         info: (...args) => logger.info(args.map(String).join(' ')),
@@ -287,19 +326,35 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       },
       // Masked in every mode: internal details go to the log, never to clients.
       maskedErrors: { maskError, isDev: false },
-      // Served from the package, not a CDN, so GraphiQL works with no internet.
-      renderGraphiQL,
-      graphiql: {
-        title: 'Group chat',
-        defaultQuery: '# Get a token: npm run token -- alice\n# Put it in Headers: {"authorization": "Bearer <token>"}\n\nquery Me {\n  viewer { id name }\n  groups(first: 10) { edges { node { id name unreadCount lastMessage { seq body } } } }\n}\n',
-        headers: JSON.stringify({ authorization: 'Bearer <token from npm run token -- alice>' }, null, 2),
-      },
+      // Served by useStaticGraphiQL below: one shared buffer, not a 9 MB string per request.
+      graphiql: false,
       plugins: [
+        config.http.graphiql &&
+          useStaticGraphiQL({
+            endpoint: GRAPHQL_PATH,
+            // Served from the package, not a CDN, so GraphiQL works with no internet.
+            render: renderGraphiQL,
+            options: {
+              title: 'Group chat',
+              defaultQuery: '# Get a token: npm run token -- alice\n# Put it in Headers: {"authorization": "Bearer <token>"}\n\nquery Me {\n  viewer { id name }\n  groups(first: 10) { edges { node { id name unreadCount lastMessage { seq body } } } }\n}\n',
+              headers: JSON.stringify({ authorization: 'Bearer <token from npm run token -- alice>' }, null, 2),
+            },
+          }),
+        useOperationLimits(config.limits),
+        // Before useSessionLimits, which wraps the subscribe function this sets.
+        useSharedSubscriptionSources(),
+        useInputRules({ introspection: config.http.introspection }),
+        useSessionLimits({
+          quota: conn.quota,
+          maxSubscriptionsPerUser: config.limits.maxSubscriptionsPerUser,
+          onError: (error) => logger.warn({ err: error }, 'releasing a subscription slot failed'),
+        }),
         useReadinessCheck({ endpoint: '/ready', check: ready }),
+        useMetricsAccess(metricsGuard, '/metrics'),
         // No url label: one series per distinct URL (query strings included) would be unbounded.
         usePrometheus({
           registry: metrics.registry,
-          endpoint: '/metrics',
+          endpoint: metricsGuard.kind === 'off' ? false : '/metrics',
           labels: { url: false },
           // Request counts, errors and HTTP durations. The per-phase histograms and the
           // deprecated-field counter were most of a send's CPU in a profile: the latter walks
@@ -323,7 +378,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       context: async (initial): Promise<Context> => {
         const auth: Auth =
           initial.viewer !== undefined
-            ? { viewer: initial.viewer }
+            ? { viewer: initial.viewer, ...(initial.expiresAt === undefined ? {} : { expiresAt: initial.expiresAt }) }
             : await authenticate(tokens, initial.request.headers.get('authorization'));
         if (auth.viewer !== null) await viewers.remember(auth.viewer);
         return contextFor(auth);
@@ -353,7 +408,8 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         relay.start();
       }
       if (!servesClients) {
-        const ops = createOpsServer(metrics, ready);
+        const ops = createOpsServer(metrics, ready, metricsGuard);
+        applyHttpTimeouts(ops, config.http);
         server = ops;
         await new Promise<void>((resolve, reject) => {
           ops.once('error', reject);
@@ -364,7 +420,9 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         return { port };
       }
 
-      const tokens = createTokenVerifier(resolveSecret({ jwtSecret: config.jwtSecret, dataDir: config.dataDir }));
+      const tokens = createTokenVerifier(resolveSecret({ jwtSecret: config.jwtSecret, dataDir: config.dataDir }), {
+        maxSubjectLength: config.limits.maxUserIdLength,
+      });
       if (conn.presence === null) throw new Error('A node that serves clients needs presence.');
       gateway = createGateway({
         nodeId: config.nodeId,
@@ -395,6 +453,8 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
           onShortPath: () => metrics.httpShortPath.inc(),
         }),
       );
+      applyHttpTimeouts(server, config.http);
+      if (metricsGuard.kind === 'off') logger.info('/metrics is off: set METRICS_TOKEN to scrape it in production');
       transport = createWebSocketTransport({
         server,
         path: GRAPHQL_PATH,
@@ -403,7 +463,12 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         maxPayloadBytes: config.limits.maxWebSocketPayloadBytes,
         maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
         executor,
-        maskError: (error) => maskError(error, 'Unexpected error.', false) as GraphQLError,
+        guard: createSocketGuard({
+          quota: conn.quota,
+          maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
+          documentLimits: config.limits,
+          onError: (error) => logger.warn({ err: error }, 'releasing a connection slot failed'),
+        }),
         onConnection: (delta) => metrics.connections.inc(delta),
       });
       const listening = server;

@@ -15,7 +15,7 @@ export interface Limits {
   readonly maxClientMessageIdLength: number;
   /** Longest group name. @default 100 */
   readonly maxGroupNameLength: number;
-  /** Longest user id accepted as a member id, in characters (token `sub` values are not limited). @default 256 */
+  /** Longest user id, in characters: member ids in createGroup / addGroupMembers and token `sub` claims alike. @default 256 */
   readonly maxUserIdLength: number;
   /** Most members a group may have. @default 10000 */
   readonly maxGroupMembers: number;
@@ -46,11 +46,35 @@ export interface Limits {
    */
   readonly maxWebSocketPayloadBytes: number;
   /**
-   * Largest HTTP request body, in bytes (answered 413 beyond). The default fits the largest
-   * legitimate request: a createGroup naming MAX_MEMBERS_PER_CALL ids of MAX_USER_ID_LENGTH.
-   * @default 524288
+   * Largest HTTP request body, in bytes; a larger one is refused with 413 before it is parsed.
+   * The same as the WebSocket message limit: it fits a createGroup naming `maxMembersPerCall`
+   * ASCII ids of `maxUserIdLength` characters (about 259 kB) sent as variables. @default 262144
    */
   readonly maxRequestBodyBytes: number;
+  /** Most lexical tokens in one GraphQL document (HTTP and WebSocket alike); 5× the largest operation the tests and README use. @default 1000 */
+  readonly maxQueryTokens: number;
+  /** Deepest nesting of field selections (through fragments) and of input values in one document. @default 12 */
+  readonly maxQueryDepth: number;
+  /** Most aliases in one document. @default 30 */
+  readonly maxQueryAliases: number;
+  /** Most directives (`@include`, `@skip`, …) in one document. @default 20 */
+  readonly maxQueryDirectives: number;
+  /**
+   * Highest cost of one operation: every field costs 1, a connection multiplies the cost of its
+   * selection by `first`/`last` (`defaultPageSize` when absent), any other list by 10.
+   * @default 10000
+   */
+  readonly maxQueryCost: number;
+  /** Estimated bytes of parsed documents kept in the parse/validate cache. @default 16777216 */
+  readonly parseCacheBytes: number;
+  /** Open WebSocket connections one user may hold, across every gateway. @default 20 */
+  readonly maxConnectionsPerUser: number;
+  /** Live subscriptions (WebSocket and server-sent events) one user may hold, across every gateway. @default 100 */
+  readonly maxSubscriptionsPerUser: number;
+  /** createGroup and addGroupMembers calls one user may make per minute, sustained, across every gateway. @default 30 */
+  readonly groupWritesPerMinute: number;
+  /** createGroup and addGroupMembers calls one user may make in a burst. @default 10 */
+  readonly groupWriteBurst: number;
 }
 
 export interface Config {
@@ -78,6 +102,36 @@ export interface Config {
   /** With Redis: the relay lease outlives a dead holder by `ttlMs`; renewed every `renewMs`. */
   readonly lease: { readonly ttlMs: number; readonly renewMs: number };
   readonly limits: Limits;
+  readonly http: HttpConfig;
+}
+
+/**
+ * What the HTTP side exposes. Production (NODE_ENV=production) defaults to the closed choice
+ * for each, and each can be opened by its variable.
+ */
+export interface HttpConfig {
+  /** GraphiQL at GET /graphql. `GRAPHIQL=1|0`. @default true, false in production */
+  readonly graphiql: boolean;
+  /** Schema introspection (`__schema`, `__type`). `INTROSPECTION=1|0`. @default true, false in production */
+  readonly introspection: boolean;
+  /**
+   * Origins allowed to call the API from a browser (`CORS_ORIGINS`, comma-separated; `*` for
+   * any). Empty: no CORS headers, so only same-origin pages can read responses. @default []
+   */
+  readonly corsOrigins: readonly string[];
+  /**
+   * `METRICS_TOKEN`: /metrics then answers only `authorization: Bearer <token>`. Without it
+   * /metrics is open outside production and disabled (404) in production. @default null
+   */
+  readonly metricsToken: string | null;
+  /** `HTTP_REQUEST_TIMEOUT_MS`: a request whose headers and body take longer is cut. @default 30000 */
+  readonly requestTimeoutMs: number;
+  /**
+   * `HTTP_IDLE_TIMEOUT_MS`: a connection on which nothing moves for this long is closed, so a
+   * client that stops reading a response cannot pin it in memory. Server-sent event streams
+   * ping every 12 s and WebSockets are exempt. @default 30000
+   */
+  readonly idleTimeoutMs: number;
 }
 
 export const defaultLimits: Limits = {
@@ -96,7 +150,17 @@ export const defaultLimits: Limits = {
   replayPageSize: 500,
   maxSubscriptionsPerConnection: 50,
   maxWebSocketPayloadBytes: 256 * 1024,
-  maxRequestBodyBytes: 512 * 1024,
+  maxRequestBodyBytes: 256 * 1024,
+  maxQueryTokens: 1000,
+  maxQueryDepth: 12,
+  maxQueryAliases: 30,
+  maxQueryDirectives: 20,
+  maxQueryCost: 10_000,
+  parseCacheBytes: 16 * 1024 * 1024,
+  maxConnectionsPerUser: 20,
+  maxSubscriptionsPerUser: 100,
+  groupWritesPerMinute: 30,
+  groupWriteBurst: 10,
 };
 
 /** Environment variable for each limit: `maxBodyLength` ← `LIMIT_MAX_BODY_LENGTH`. */
@@ -117,6 +181,35 @@ function positiveInt(env: Env, name: string, fallback: number): number {
     throw new ConfigError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
   }
   return value;
+}
+
+/** How often yoga pings a server-sent event stream (graphql-yoga `plugins/result-processor/sse.ts`). */
+const SSE_PING_MS = 12_000;
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be 1 or 0 (true or false), got ${JSON.stringify(raw)}`);
+}
+
+function origins(env: Env): string[] {
+  const list = (env['CORS_ORIGINS'] ?? '').split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+  for (const origin of list) {
+    if (origin === '*') continue;
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      // reported below
+    }
+    // Browsers send the origin as scheme://host[:port] exactly; anything else would never match.
+    if (parsed === null || parsed.origin !== origin) {
+      throw new ConfigError(`CORS_ORIGINS entries must be origins like https://chat.example.com (no path, no trailing slash), got ${JSON.stringify(origin)}`);
+    }
+  }
+  return list;
 }
 
 export function loadConfig(env: Env): Config {
@@ -167,6 +260,12 @@ export function loadConfig(env: Env): Config {
   if (lease.renewMs >= lease.ttlMs) {
     throw new ConfigError('RELAY_LEASE_RENEW_MS must be shorter than RELAY_LEASE_TTL_MS, or the lease would lapse between renewals.');
   }
+  const idleTimeoutMs = positiveInt(env, 'HTTP_IDLE_TIMEOUT_MS', 30_000);
+  if (idleTimeoutMs < SSE_PING_MS + 3000) {
+    throw new ConfigError(
+      `HTTP_IDLE_TIMEOUT_MS must be at least ${SSE_PING_MS + 3000}: server-sent event streams ping every ${SSE_PING_MS / 1000} s and would be cut between pings.`,
+    );
+  }
   return {
     role: role as Role,
     port,
@@ -183,5 +282,13 @@ export function loadConfig(env: Env): Config {
     presence,
     lease,
     limits,
+    http: {
+      graphiql: flag(env, 'GRAPHIQL', !production),
+      introspection: flag(env, 'INTROSPECTION', !production),
+      corsOrigins: origins(env),
+      metricsToken: env['METRICS_TOKEN'] || null,
+      requestTimeoutMs: positiveInt(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000),
+      idleTimeoutMs,
+    },
   };
 }

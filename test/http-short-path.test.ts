@@ -56,6 +56,8 @@ describe('HTTP short path', () => {
       { name: 'graphql-response+json with errors', headers: { ...auth, accept: 'application/graphql-response+json, application/json' }, body: JSON.stringify({ query: send, variables: {} }), short: true },
       { name: 'accept json', headers: { ...json, accept: 'application/json' }, body: JSON.stringify({ query: '{ viewer { id } }' }), short: true },
       { name: 'accept anything', headers: { ...auth, accept: '*/*' }, body: JSON.stringify({ query: '{ viewer { id } }' }), short: true },
+      { name: 'over the cost limit', headers: auth, body: JSON.stringify({ query: '{ groups(first: 100) { edges { node { members(first: 100) { edges { node { id } } } } } } }' }), short: true },
+      { name: 'over the token limit', headers: auth, body: JSON.stringify({ query: `{ ${Array.from({ length: 600 }, (_, i) => `a${i}: __typename`).join(' ')} }` }), short: false },
       { name: 'unknown operation name', headers: auth, body: JSON.stringify({ query: '{ viewer { id } }', operationName: 'Nope' }), short: false },
       { name: 'syntax error', headers: auth, body: JSON.stringify({ query: '{ viewer { id }' }), short: false },
       { name: 'validation error', headers: auth, body: JSON.stringify({ query: '{ viewer { nope } }' }), short: false },

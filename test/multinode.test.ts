@@ -105,6 +105,8 @@ async function cluster(): Promise<Cluster> {
     // Scenarios send hundreds of messages from one user.
     LIMIT_SEND_RATE_PER_SECOND: '100000',
     LIMIT_SEND_BURST: '100000',
+    // A test user creates groups and adds 10,000 members faster than any person would.
+    LIMIT_GROUP_WRITE_BURST: '100000',
   };
   return {
     redis,

@@ -7,15 +7,24 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { hasLoneSurrogate } from '../util/unicode.ts';
 
 export interface Viewer {
   readonly id: string;
   readonly name: string | null;
 }
 
+/** A verified token: who it names and until when (epoch milliseconds of its `exp`). */
+export interface Session {
+  readonly viewer: Viewer;
+  readonly expiresAt: number;
+}
+
 export interface TokenVerifier {
   /** Resolves the viewer, or rejects with `InvalidTokenError`. */
   verify(token: string): Promise<Viewer>;
+  /** Resolves the viewer and the token's expiry, or rejects with `InvalidTokenError`. */
+  verifySession(token: string): Promise<Session>;
   sign(viewer: { readonly id: string; readonly name?: string | null }, options?: { readonly expiresIn?: string }): Promise<string>;
 }
 
@@ -37,7 +46,7 @@ export function resolveSecret(options: { readonly jwtSecret: string | null; read
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  mkdirSync(options.dataDir, { recursive: true });
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const secret = randomBytes(32).toString('base64url');
   try {
     // 'wx' so that two processes starting together on one DATA_DIR agree on one secret.
@@ -57,37 +66,57 @@ export interface TokenVerifierOptions {
   readonly cacheSize?: number;
   /** Clock in epoch milliseconds, compared with the tokens' `exp`. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Longest `sub`, in characters (code points), the same bound as member ids
+   * (`Limits.maxUserIdLength`): a user id is stored, indexed and sent with every message.
+   * @default 256
+   */
+  readonly maxSubjectLength?: number;
 }
 
-export function createTokenVerifier(secret: string, { cacheSize = 10_000, now = Date.now }: TokenVerifierOptions = {}): TokenVerifier {
+export function createTokenVerifier(
+  secret: string,
+  { cacheSize = 10_000, now = Date.now, maxSubjectLength = 256 }: TokenVerifierOptions = {},
+): TokenVerifier {
   const key = new TextEncoder().encode(secret);
-  const verified = new Map<string, { readonly viewer: Viewer; readonly expiresAt: number }>();
+  const verified = new Map<string, Session>();
+  const verifySession = async (token: string): Promise<Session> => {
+    const cached = verified.get(token);
+    if (cached !== undefined) {
+      if (cached.expiresAt > now()) return cached;
+      verified.delete(token);
+    }
+    try {
+      // A token without exp would be valid forever, and a live socket would have no moment to
+      // close at: refuse it.
+      const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], requiredClaims: ['exp'] });
+      if (typeof payload.sub !== 'string' || payload.sub === '') {
+        throw new InvalidTokenError('The token has no subject (sub claim).');
+      }
+      if ([...payload.sub].length > maxSubjectLength || hasLoneSurrogate(payload.sub)) {
+        throw new InvalidTokenError(`The token's subject (sub claim) must be at most ${maxSubjectLength} characters of valid Unicode.`);
+      }
+      const name = typeof payload['name'] === 'string' && payload['name'] !== '' ? payload['name'] : null;
+      const session = { viewer: { id: payload.sub, name }, expiresAt: (payload.exp as number) * 1000 };
+      if (cacheSize > 0) {
+        if (verified.size >= cacheSize) verified.delete(verified.keys().next().value as string);
+        verified.set(token, session);
+      }
+      return session;
+    } catch (error) {
+      if (error instanceof InvalidTokenError) throw error;
+      if (error instanceof joseErrors.JWTExpired) throw new InvalidTokenError('The token has expired.');
+      if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'exp') {
+        throw new InvalidTokenError('The token has no expiry (exp claim); tokens must expire.');
+      }
+      if (error instanceof joseErrors.JOSEError) throw new InvalidTokenError('The token is not valid.');
+      throw error;
+    }
+  };
   return {
+    verifySession,
     async verify(token) {
-      const cached = verified.get(token);
-      if (cached !== undefined) {
-        if (cached.expiresAt > now()) return cached.viewer;
-        verified.delete(token);
-      }
-      try {
-        const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'] });
-        if (typeof payload.sub !== 'string' || payload.sub === '') {
-          throw new InvalidTokenError('The token has no subject (sub claim).');
-        }
-        const name = typeof payload['name'] === 'string' && payload['name'] !== '' ? payload['name'] : null;
-        const viewer = { id: payload.sub, name };
-        // Only tokens that expire are cached, and only until they do (nbf passed already).
-        if (typeof payload.exp === 'number' && cacheSize > 0) {
-          if (verified.size >= cacheSize) verified.delete(verified.keys().next().value as string);
-          verified.set(token, { viewer, expiresAt: payload.exp * 1000 });
-        }
-        return viewer;
-      } catch (error) {
-        if (error instanceof InvalidTokenError) throw error;
-        if (error instanceof joseErrors.JWTExpired) throw new InvalidTokenError('The token has expired.');
-        if (error instanceof joseErrors.JOSEError) throw new InvalidTokenError('The token is not valid.');
-        throw error;
-      }
+      return (await verifySession(token)).viewer;
     },
     async sign(viewer, { expiresIn = '30d' } = {}) {
       const claims = viewer.name ? { name: viewer.name } : {};

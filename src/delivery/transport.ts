@@ -14,15 +14,18 @@ import {
   type ExecutionResult,
 } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import type { YogaServerInstance } from 'graphql-yoga';
+import type { Plugin, YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { bearerToken, InvalidTokenError, type TokenVerifier, type Viewer } from '../auth/jwt.ts';
+import { bearerToken, InvalidTokenError, type Session, type TokenVerifier, type Viewer } from '../auth/jwt.ts';
 import { FramePump } from './frames.ts';
 import type { SharedExecutor } from './shared-execution.ts';
+import type { GuardedConnection, SocketGuard } from './socket-guard.ts';
 
 /** What the transport adds to yoga's server context for WebSocket operations. */
 export interface SocketServerContext {
   readonly viewer?: Viewer;
+  /** Epoch ms at which the connection's token expires. */
+  readonly expiresAt?: number;
   readonly req?: IncomingMessage;
 }
 
@@ -37,12 +40,29 @@ export interface WebSocketTransportOptions<TContext extends object> {
   readonly maxSubscriptionsPerConnection: number;
   /** Renders subscription events once per distinct operation for every socket on the node. */
   readonly executor: SharedExecutor<Viewer>;
-  /** Masks unexpected errors of a subscription that failed to start, as yoga does. */
-  readonly maskError: (error: GraphQLError) => GraphQLError;
+  /** Token expiry, per-user connection cap and document limits (socket-guard.ts). */
+  readonly guard: SocketGuard;
   /** Called once a connection is authenticated, and when it closes. @default does nothing */
   readonly onConnection?: (delta: 1 | -1) => void;
   /** Called for each frame written by a shared subscription. @default does nothing */
   readonly onFrame?: () => void;
+}
+
+/** Marks the operations whose events become frames of a shared shape (see subscribeShared). */
+const isFramed = (rootValue: unknown): boolean =>
+  typeof rootValue === 'object' && rootValue !== null && (rootValue as EnvelopedRoot).frames !== undefined;
+
+/**
+ * The envelop plugin that makes a framed subscription's subscribe return its source event
+ * stream (graphql-js `createSourceEventStream`) instead of a stream of executed results.
+ * Register it before plugins that wrap the subscribe function, so that they wrap this one.
+ */
+export function useSharedSubscriptionSources(): Plugin {
+  return {
+    onSubscribe({ args, setSubscribeFn }) {
+      if (isFramed(args.rootValue)) setSubscribeFn(createSourceEventStream as never);
+    },
+  };
 }
 
 export interface WebSocketTransport {
@@ -55,6 +75,8 @@ const GOING_AWAY = 1001;
 
 type ExtraWithViewer = {
   viewer?: Viewer;
+  expiresAt?: number;
+  guarded?: GuardedConnection;
 };
 
 interface EnvelopedRoot {
@@ -77,23 +99,26 @@ export function createWebSocketTransport<TContext extends object>({
   maxPayloadBytes,
   maxSubscriptionsPerConnection,
   executor,
-  maskError,
+  guard,
   onConnection = () => {},
   onFrame = () => {},
 }: WebSocketTransportOptions<TContext>): WebSocketTransport {
   const wss = new WebSocketServer({ server, path, maxPayload: maxPayloadBytes });
 
   /**
-   * A subscription whose events are rendered by a shared shape and written as frames. Only the
-   * source stream is created per subscriber (the subscribe resolver: arguments, authorization,
-   * the gateway's cursors); no per-event execution, context or result object is.
+   * A subscription whose events are rendered by a shared shape and written as frames. It still
+   * runs through envelop's subscribe, so every plugin's onSubscribe applies (cost limits, the
+   * per-user subscription cap, masked errors), but `useSharedSubscriptionSources` makes it
+   * return the source event stream: the resolver's root values, one per event, not results.
+   * No execution, context or result object is made per subscriber and event.
    */
-  async function subscribeShared(args: ExecutionArgs, frames: NonNullable<EnvelopedRoot['frames']>): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
-    const source = await createSourceEventStream(args);
-    if (!(Symbol.asyncIterator in source)) {
-      const { errors = [] } = source;
-      return { errors: errors.map((error) => maskError(error)) };
-    }
+  async function subscribeShared(
+    args: ExecutionArgs,
+    root: EnvelopedRoot,
+    frames: NonNullable<EnvelopedRoot['frames']>,
+  ): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+    const source = (await root.subscribe(args)) as AsyncIterable<unknown> | ExecutionResult;
+    if (!(Symbol.asyncIterator in source)) return source;
     // graphql-ws keeps the arguments for the life of the operation; the context (loaders and
     // all) was only needed to open the stream.
     (args as { contextValue?: unknown }).contextValue = undefined;
@@ -112,25 +137,43 @@ export function createWebSocketTransport<TContext extends object>({
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => {
         const root = args.rootValue as EnvelopedRoot;
-        return (root.frames === undefined ? root.subscribe(args) : subscribeShared(args, root.frames)) as never;
+        return (root.frames === undefined ? root.subscribe(args) : subscribeShared(args, root, root.frames)) as never;
       },
       onConnect: async (ctx) => {
         const token = bearerToken(ctx.connectionParams?.['authorization'] ?? ctx.connectionParams?.['Authorization']);
         if (token === null) return false;
+        let session: Session;
         try {
-          ctx.extra.viewer = await tokens.verify(token);
+          session = await tokens.verifySession(token);
         } catch (error) {
           if (error instanceof InvalidTokenError) return false;
           throw error;
         }
         const { socket } = ctx.extra;
+        const closed = (): boolean => socket.readyState === socket.CLOSED;
         // Closed while the token was verified: 'close' has fired already and would never undo +1.
-        if (socket.readyState === socket.CLOSED) return false;
+        if (closed()) return false;
+        const guarded = await guard.admit(session, (code, reason) => socket.close(code, reason));
+        if (guarded === null) return false;
+        if (closed()) {
+          guarded.end();
+          return false;
+        }
+        Object.assign(ctx.extra, { viewer: session.viewer, expiresAt: session.expiresAt, guarded });
         onConnection(1);
-        socket.once('close', () => onConnection(-1));
+        socket.once('close', () => {
+          guarded.end();
+          onConnection(-1);
+        });
         return true;
       },
       onSubscribe: async (ctx, id, payload) => {
+        // An operation after the token's exp closes the socket (4403), whatever the timer did.
+        if (ctx.extra.guarded?.check() === false) {
+          return [new GraphQLError('The token has expired.', { extensions: { code: 'UNAUTHENTICATED' } })];
+        }
+        const documentErrors = guard.documentErrors(payload.query);
+        if (documentErrors.length > 0) return documentErrors;
         // graphql-ws has already reserved this operation's id in ctx.subscriptions.
         if (Object.keys(ctx.subscriptions).length > maxSubscriptionsPerConnection) {
           return [
@@ -139,9 +182,10 @@ export function createWebSocketTransport<TContext extends object>({
             }),
           ];
         }
-        const viewer = ctx.extra.viewer;
+        const { viewer, expiresAt } = ctx.extra;
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...(viewer === undefined ? {} : { viewer }),
+          ...(expiresAt === undefined ? {} : { expiresAt }),
           req: ctx.extra.request,
         });
         let document: DocumentNode;

@@ -1,5 +1,6 @@
 import type { Limits } from '../config.ts';
 import type { Store } from '../storage/port.ts';
+import type { Quota } from '../quota/port.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
 /** What the use cases need; built once by the composition root and reached through context. */
@@ -7,6 +8,8 @@ export interface UseCaseDeps {
   readonly store: Store;
   readonly limits: Limits;
   readonly sendLimiter: RateLimiter;
+  /** Per-user quotas across gateways: the createGroup / addGroupMembers throttle. */
+  readonly quota: Quota;
   readonly now: () => Date;
   /** A new unique id with the given prefix (`g_…` groups, `m_…` messages). */
   readonly newId: (prefix: string) => string;

@@ -7,6 +7,7 @@ import type { GroupRecord, MembershipRecord, Page, UserGroupRecord, UserRecord }
 import type { UseCaseDeps } from './deps.ts';
 import { ErrorCode, UserError, badInput, forbidden, notFound } from './errors.ts';
 import { decodeCursor, encodeCursor, pageSize, type Connection, type ForwardArgs } from './pagination.ts';
+import { hasLoneSurrogate } from '../util/unicode.ts';
 
 /** A group as one viewer sees it: their read position comes with it. */
 export interface GroupView {
@@ -48,6 +49,7 @@ function validateUserIds(deps: UseCaseDeps, ids: readonly string[], field: strin
     if (id.length === 0 || [...id].length > maxUserIdLength) {
       throw badInput(field, `User ids must be 1 to ${maxUserIdLength} characters long.`, { limit: maxUserIdLength });
     }
+    if (hasLoneSurrogate(id)) throw badInput(field, 'User ids may not contain a lone UTF-16 surrogate, which is not a character.');
   }
   return [...new Set(ids)];
 }
@@ -58,7 +60,31 @@ function validateGroupName(deps: UseCaseDeps, raw: string): string {
   if (name.length === 0 || [...name].length > max) {
     throw badInput('name', `A group name must be 1 to ${max} characters long (spaces at the ends are trimmed).`, { limit: max });
   }
+  if (hasLoneSurrogate(name)) throw badInput('name', 'A group name may not contain a lone UTF-16 surrogate, which is not a character.');
   return name;
+}
+
+/** The Quota bucket createGroup and addGroupMembers share. */
+export const GROUP_WRITES_BUCKET = 'group-writes';
+
+/**
+ * Creating groups and adding members writes a row per member and fans out membership events, so
+ * a user may do it `groupWriteBurst` times at once and `groupWritesPerMinute` sustained, across
+ * every gateway. Checked after the input is validated (bad input costs no token), before writing.
+ */
+async function throttleGroupWrites(deps: UseCaseDeps, viewer: Viewer): Promise<void> {
+  const { groupWritesPerMinute, groupWriteBurst } = deps.limits;
+  const waitMs = await deps.quota.take(
+    { name: GROUP_WRITES_BUCKET, ratePerSecond: groupWritesPerMinute / 60, burst: groupWriteBurst },
+    viewer.id,
+  );
+  if (waitMs > 0) {
+    throw new UserError(
+      ErrorCode.RATE_LIMITED,
+      `You are creating groups or adding members faster than ${groupWritesPerMinute} times per minute; retry in ${waitMs} ms.`,
+      { retryAfterMs: waitMs, limit: groupWritesPerMinute },
+    );
+  }
 }
 
 export interface CreateGroupInput {
@@ -74,6 +100,7 @@ export async function createGroup(deps: UseCaseDeps, viewer: Viewer, input: Crea
       limit: deps.limits.maxGroupMembers,
     });
   }
+  await throttleGroupWrites(deps, viewer);
   const group = await deps.store.createGroup({
     id: deps.newId('g_'),
     name,
@@ -92,6 +119,7 @@ export async function addGroupMembers(
 ): Promise<GroupView> {
   const userIds = validateUserIds(deps, input.userIds, 'userIds');
   const { membership } = await requireMember(deps, viewer, input.groupId);
+  await throttleGroupWrites(deps, viewer);
   const outcome = await deps.store.addMembers(input.groupId, userIds, {
     now: deps.now(),
     maxMembers: deps.limits.maxGroupMembers,

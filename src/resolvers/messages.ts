@@ -7,6 +7,7 @@ import type { UseCaseDeps } from './deps.ts';
 import { ErrorCode, UserError, badInput, forbidden, notFound } from './errors.ts';
 import { requireMember } from './groups.ts';
 import { decodeCursor, encodeCursor, pageSize, type Connection } from './pagination.ts';
+import { hasLoneSurrogate } from '../util/unicode.ts';
 
 export interface SendGroupMessageInput {
   readonly groupId: string;
@@ -31,11 +32,17 @@ export async function sendGroupMessage(deps: UseCaseDeps, viewer: Viewer, input:
   if (bodyLength === 0 || bodyLength > maxBodyLength || input.body.trim() === '') {
     throw badInput('body', `body must be 1 to ${maxBodyLength} characters and not only spaces.`, { limit: maxBodyLength });
   }
+  if (hasLoneSurrogate(input.body)) {
+    throw badInput('body', 'body contains a lone UTF-16 surrogate, which is not a character.');
+  }
   const idLength = codePoints(input.clientMessageId);
   if (idLength === 0 || idLength > maxClientMessageIdLength) {
     throw badInput('clientMessageId', `clientMessageId must be 1 to ${maxClientMessageIdLength} characters.`, {
       limit: maxClientMessageIdLength,
     });
+  }
+  if (hasLoneSurrogate(input.clientMessageId)) {
+    throw badInput('clientMessageId', 'clientMessageId contains a lone UTF-16 surrogate, which is not a character.');
   }
   const waitMs = deps.sendLimiter.take(viewer.id);
   if (waitMs > 0) {

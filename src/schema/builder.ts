@@ -1,7 +1,8 @@
 /**
- * The Pothos builder, its plugins (none needed yet) and the typed context every resolver gets.
+ * The Pothos builder, its plugins and the typed context every resolver gets.
  */
 import SchemaBuilder from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import type { Viewer } from '../auth/jwt.ts';
 import type { Gateway } from '../delivery/gateway.ts';
 import type { UseCaseDeps } from '../resolvers/deps.ts';
@@ -10,7 +11,8 @@ import type { Loaders } from '../resolvers/loaders.ts';
 
 /** Who is calling: a verified viewer, or why there is none. */
 export type Auth =
-  | { readonly viewer: Viewer }
+  /** `expiresAt`: epoch ms of the token's `exp`; operations and subscriptions end there. */
+  | { readonly viewer: Viewer; readonly expiresAt?: number }
   | { readonly viewer: null; readonly reason: string };
 
 export interface Context {
@@ -34,7 +36,13 @@ export const builder = new SchemaBuilder<{
     ID: { Input: string; Output: string };
   };
 }>({
+  plugins: [ComplexityPlugin],
   defaultFieldNullability: false,
+  // Fields carry their cost here (`complexity`, next to each field), and src/security/query-cost.ts
+  // measures an operation with it before execution, variables included. The plugin's own check is
+  // disabled: it runs in the root resolvers, after execution has started, and for a subscription
+  // only once per event instead of when it is opened.
+  complexity: { defaultComplexity: 1, defaultListMultiplier: 10, disabled: true },
 });
 
 builder.scalarType('DateTime', {

@@ -13,7 +13,7 @@ import { VIEWER_DEPENDENT } from '../delivery/shared-execution.ts';
 import { builder, viewerOf } from './builder.ts';
 import { Message } from './message.ts';
 import { Node } from './node.ts';
-import { connectionType } from './page-info.ts';
+import { connectionComplexity, connectionType } from './page-info.ts';
 import { User, UserConnection } from './user.ts';
 
 export const Group = builder.objectRef<GroupView>('Group');
@@ -32,6 +32,7 @@ Group.implement({
       type: UserConnection,
       description: 'Members ordered by id.',
       args: { first: t.arg.int(), after: t.arg.string() },
+      complexity: connectionComplexity,
       resolve: (view, args, context) => listGroupMembers(context.deps, view, args),
     }),
     lastSeq: t.int({
@@ -72,6 +73,7 @@ builder.queryFields((t) => ({
     type: GroupConnection,
     description: "The viewer's groups, the most recently active first.",
     args: { first: t.arg.int(), after: t.arg.string() },
+    complexity: connectionComplexity,
     resolve: (_root, args, context) => listViewerGroups(context.deps, viewerOf(context), args),
   }),
 }));

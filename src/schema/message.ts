@@ -5,7 +5,7 @@ import type { MessageRecord } from '../storage/port.ts';
 import { builder, viewerOf } from './builder.ts';
 import { Group } from './group.ts';
 import { Node } from './node.ts';
-import { connectionType } from './page-info.ts';
+import { connectionComplexity, connectionType } from './page-info.ts';
 import { User } from './user.ts';
 
 export const Message = builder.objectRef<MessageRecord>('Message');
@@ -55,6 +55,7 @@ builder.queryField('messages', (t) =>
       before: t.arg.string(),
       afterSeq: t.arg.int(),
     },
+    complexity: connectionComplexity,
     resolve: (_root, args, context) => listMessages(context.deps, viewerOf(context), args),
   }),
 );

@@ -1,6 +1,6 @@
 import type { ObjectRef, SchemaTypes } from '@pothos/core';
 import type { Connection } from '../resolvers/pagination.ts';
-import { builder } from './builder.ts';
+import { builder, type Context } from './builder.ts';
 
 type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T extends SchemaTypes> ? T : never;
 
@@ -14,6 +14,20 @@ const PageInfo = builder.objectRef<Connection<unknown>['pageInfo']>('PageInfo').
   }),
 });
 
+/**
+ * Cost of a connection field: its selection counts once per item of the page asked for, the
+ * default page size when neither `first` nor `last` is given. Sizes past the limit are counted at
+ * the limit: the field rejects them itself with a clearer BAD_USER_INPUT.
+ */
+export function connectionComplexity(
+  args: { readonly first?: number | null | undefined; readonly last?: number | null | undefined },
+  context: Context,
+): { field: number; multiplier: number } {
+  const { maxPageSize, defaultPageSize } = context.deps.limits;
+  const requested = args.first ?? args.last ?? defaultPageSize;
+  return { field: 1, multiplier: Math.min(Math.max(requested, 0), maxPageSize) };
+}
+
 /** Edge and connection types for a node type, shaped like the contract's. */
 export function connectionType<T>(name: string, node: ObjectRef<Types, T>) {
   const Edge = builder.objectRef<Connection<T>['edges'][number]>(`${name}Edge`).implement({
@@ -24,7 +38,8 @@ export function connectionType<T>(name: string, node: ObjectRef<Types, T>) {
   });
   return builder.objectRef<Connection<T>>(`${name}Connection`).implement({
     fields: (t) => ({
-      edges: t.field({ type: [Edge], resolve: (connection) => connection.edges }),
+      // The connection field already multiplies by the page size: one edge costs its fields.
+      edges: t.field({ type: [Edge], complexity: { field: 1, multiplier: 1 }, resolve: (connection) => connection.edges }),
       pageInfo: t.field({ type: PageInfo, resolve: (connection) => connection.pageInfo }),
     }),
   });

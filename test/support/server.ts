@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import WebSocket from 'ws';
 import { buildApp, GRAPHQL_PATH, type App } from '../../src/app.ts';
 import { createTokenVerifier } from '../../src/auth/jwt.ts';
-import { defaultLimits, type Config, type Limits } from '../../src/config.ts';
+import { defaultLimits, type Config, type HttpConfig, type Limits } from '../../src/config.ts';
 
 const disposers: (() => Promise<void> | void)[] = [];
 
@@ -77,28 +77,65 @@ export interface StartOptions {
   readonly backend?: Backend;
   readonly limits?: Partial<Limits>;
   readonly dataDir?: string;
+  /** Run as NODE_ENV=production would (the http defaults below stay the test's own). @default false */
+  readonly production?: boolean;
+  /** Overrides of the HTTP settings (defaults: everything open, as in development). */
+  readonly http?: Partial<HttpConfig>;
+  /** Redis for pub/sub, presence and per-user quotas, under `redisKeyPrefix`. @default null */
+  readonly redisUrl?: string | null;
+  readonly redisKeyPrefix?: string;
+  /** Share a secret with another test server (two gateways). @default a random one */
+  readonly jwtSecret?: string;
 }
 
-export async function startServer({ backend = backends[0] as Backend, limits = {}, dataDir }: StartOptions = {}): Promise<TestServer> {
+export async function startServer({
+  backend = backends[0] as Backend,
+  limits = {},
+  dataDir,
+  production = false,
+  http = {},
+  redisUrl = null,
+  redisKeyPrefix = 'chat:',
+  jwtSecret = randomBytes(32).toString('base64url'),
+}: StartOptions = {}): Promise<TestServer> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'chat-e2e-')));
-  const jwtSecret = randomBytes(32).toString('base64url');
   const config: Config = {
     role: 'all',
     port: 0,
     host: '127.0.0.1',
     nodeId: `test-${randomUUID().slice(0, 8)}`,
     dataDir: dir,
-    production: false,
+    production,
     jwtSecret,
-    redisUrl: null,
-    redisKeyPrefix: 'chat:',
+    redisUrl,
+    redisKeyPrefix,
     mongodbUri: backend.mongodbUri(),
     // Tests do not need power-loss durability; crash tests run the real default in a child.
     sqliteSynchronous: 'NORMAL',
     outboxPollMs: 25,
     presence: { ttlSeconds: 30, heartbeatMs: 10_000 },
     lease: { ttlMs: 5000, renewMs: 1500 },
-    limits: { ...defaultLimits, sendRatePerSecond: 10_000, sendBurst: 10_000, ...limits },
+    // Tests create groups and connections faster than any person: the throttles and per-user caps
+    // are tested on their own, with their defaults set back explicitly.
+    limits: {
+      ...defaultLimits,
+      sendRatePerSecond: 10_000,
+      sendBurst: 10_000,
+      groupWritesPerMinute: 600_000,
+      groupWriteBurst: 10_000,
+      maxConnectionsPerUser: 10_000,
+      maxSubscriptionsPerUser: 10_000,
+      ...limits,
+    },
+    http: {
+      graphiql: true,
+      introspection: true,
+      corsOrigins: [],
+      metricsToken: null,
+      requestTimeoutMs: 30_000,
+      idleTimeoutMs: 30_000,
+      ...http,
+    },
   };
   const app = buildApp(config, { logger: pino({ level: 'silent' }) });
   const { port } = await app.start();

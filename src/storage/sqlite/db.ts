@@ -2,7 +2,7 @@
  * What both threads of the embedded store share: opening `chat.db` with the same pragmas, the
  * schema, the row shapes and their mapping to the port's records.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { GroupRecord, MembershipRecord, MessageRecord, OutboxEvent, UserRecord } from '../port.ts';
@@ -75,8 +75,14 @@ export const databaseFile = (dataDir: string): string => join(dataDir, 'chat.db'
  * to date first (the main thread does this once; the writer thread opens what it made).
  */
 export function openDatabase(dataDir: string, { synchronous, busyTimeoutMs }: OpenOptions, migrate: boolean): Database.Database {
-  if (migrate) mkdirSync(dataDir, { recursive: true });
   const file = databaseFile(dataDir);
+  if (migrate) {
+    // Messages are private: a data directory this creates is the owner's only, and so is the database.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // SQLite creates -wal and -shm with the database file's mode (os_unix.c, findCreateFileMode), so
+    // creating the file owner-only first covers all three. An existing file keeps its mode.
+    closeSync(openSync(file, 'a', 0o600));
+  }
   // `timeout` is better-sqlite3's busy_timeout, set before anything below can meet a lock.
   const db = new Database(file, { timeout: busyTimeoutMs });
   try {
