@@ -45,6 +45,8 @@ export interface Limits {
    * The default fits a subscribe message with the most `since` entries. @default 262144
    */
   readonly maxWebSocketPayloadBytes: number;
+  /** Most ids one `nodes(ids:)` query may name. @default 100 */
+  readonly maxNodeIds: number;
 }
 
 export interface Config {
@@ -91,6 +93,7 @@ export const defaultLimits: Limits = {
   replayPageSize: 500,
   maxSubscriptionsPerConnection: 50,
   maxWebSocketPayloadBytes: 256 * 1024,
+  maxNodeIds: 100,
 };
 
 /** Environment variable for each limit: `maxBodyLength` ← `LIMIT_MAX_BODY_LENGTH`. */

@@ -25,6 +25,11 @@ export function connectionType<T>(name: string, node: ObjectRef<Types, T>) {
   return builder.objectRef<Connection<T>>(`${name}Connection`).implement({
     fields: (t) => ({
       edges: t.field({ type: [Edge], resolve: (connection) => connection.edges }),
+      nodes: t.field({
+        type: [node],
+        description: 'The nodes of `edges`, in the same order, for clients that need no cursors.',
+        resolve: (connection) => connection.edges.map((edge) => edge.node),
+      }),
       pageInfo: t.field({ type: PageInfo, resolve: (connection) => connection.pageInfo }),
     }),
   });
