@@ -29,6 +29,9 @@ type Documents = {
     "\n  mutation ApiRemoveGroupMember($input: RemoveGroupMemberInput!) {\n    removeGroupMember(input: $input) {\n      group {\n        id\n        memberCount\n      }\n    }\n  }\n": typeof types.ApiRemoveGroupMemberDocument,
     "\n  mutation ApiSendGroupMessage($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      created\n      message {\n        ...ApiMessageFields\n      }\n    }\n  }\n": typeof types.ApiSendGroupMessageDocument,
     "\n  mutation ApiMarkGroupRead($input: MarkGroupReadInput!) {\n    markGroupRead(input: $input) {\n      group {\n        ...ApiGroupFields\n      }\n    }\n  }\n": typeof types.ApiMarkGroupReadDocument,
+    "\n  mutation KitCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) { group { id } }\n  }\n": typeof types.KitCreateGroupDocument,
+    "\n  mutation KitSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) { created message { seq } }\n  }\n": typeof types.KitSendDocument,
+    "\n  query KitHistory($groupId: ID!, $after: String) {\n    messages(groupId: $groupId, first: 100, after: $after) {\n      nodes { id seq clientMessageId sender { id } }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": typeof types.KitHistoryDocument,
     "\n  mutation CrashCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n": typeof types.CrashCreateGroupDocument,
     "\n  mutation CrashSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      created\n      message { id seq body }\n    }\n  }\n": typeof types.CrashSendDocument,
     "\n  query CrashHistory($groupId: ID!) {\n    group(id: $groupId) { lastSeq }\n    messages(groupId: $groupId, first: 100) { edges { node { id seq body } } }\n  }\n": typeof types.CrashHistoryDocument,
@@ -68,6 +71,9 @@ const documents: Documents = {
     "\n  mutation ApiRemoveGroupMember($input: RemoveGroupMemberInput!) {\n    removeGroupMember(input: $input) {\n      group {\n        id\n        memberCount\n      }\n    }\n  }\n": types.ApiRemoveGroupMemberDocument,
     "\n  mutation ApiSendGroupMessage($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      created\n      message {\n        ...ApiMessageFields\n      }\n    }\n  }\n": types.ApiSendGroupMessageDocument,
     "\n  mutation ApiMarkGroupRead($input: MarkGroupReadInput!) {\n    markGroupRead(input: $input) {\n      group {\n        ...ApiGroupFields\n      }\n    }\n  }\n": types.ApiMarkGroupReadDocument,
+    "\n  mutation KitCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) { group { id } }\n  }\n": types.KitCreateGroupDocument,
+    "\n  mutation KitSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) { created message { seq } }\n  }\n": types.KitSendDocument,
+    "\n  query KitHistory($groupId: ID!, $after: String) {\n    messages(groupId: $groupId, first: 100, after: $after) {\n      nodes { id seq clientMessageId sender { id } }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": types.KitHistoryDocument,
     "\n  mutation CrashCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n": types.CrashCreateGroupDocument,
     "\n  mutation CrashSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      created\n      message { id seq body }\n    }\n  }\n": types.CrashSendDocument,
     "\n  query CrashHistory($groupId: ID!) {\n    group(id: $groupId) { lastSeq }\n    messages(groupId: $groupId, first: 100) { edges { node { id seq body } } }\n  }\n": types.CrashHistoryDocument,
@@ -166,6 +172,18 @@ export function graphql(source: "\n  mutation ApiSendGroupMessage($input: SendGr
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation ApiMarkGroupRead($input: MarkGroupReadInput!) {\n    markGroupRead(input: $input) {\n      group {\n        ...ApiGroupFields\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation ApiMarkGroupRead($input: MarkGroupReadInput!) {\n    markGroupRead(input: $input) {\n      group {\n        ...ApiGroupFields\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation KitCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) { group { id } }\n  }\n"): (typeof documents)["\n  mutation KitCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) { group { id } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation KitSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) { created message { seq } }\n  }\n"): (typeof documents)["\n  mutation KitSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) { created message { seq } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query KitHistory($groupId: ID!, $after: String) {\n    messages(groupId: $groupId, first: 100, after: $after) {\n      nodes { id seq clientMessageId sender { id } }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n"): (typeof documents)["\n  query KitHistory($groupId: ID!, $after: String) {\n    messages(groupId: $groupId, first: 100, after: $after) {\n      nodes { id seq clientMessageId sender { id } }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
