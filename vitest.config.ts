@@ -12,6 +12,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // The browser chat (web/dist) is built once before the tests that serve it.
+    globalSetup: ['test/setup/build-web.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Test files start real servers and child processes; running them one file at a time

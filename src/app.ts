@@ -19,6 +19,7 @@ import type { NodePresence, PresenceDirectory, PubSub, RelayLease } from './deli
 import { createRedisLease, createRedisPresence, createRedisPresenceDirectory, createRedisPubSub } from './delivery/redis.ts';
 import { createRelay, type Relay } from './delivery/relay.ts';
 import { createWebSocketTransport, type SocketServerContext, type WebSocketTransport } from './delivery/transport.ts';
+import { createWebHandler } from './http/web.ts';
 import type { UseCaseDeps } from './resolvers/deps.ts';
 import { createLoaders, createSharedLoaders } from './resolvers/loaders.ts';
 import { createRateLimiter } from './resolvers/rate-limit.ts';
@@ -321,7 +322,25 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       });
       await gateway.start();
       const yoga = yogaFor(conn, tokens, gateway);
-      server = createServer(yoga);
+      // The browser chat at `/`; sign-in by user id only while the throwaway dev secret is in use.
+      const devSignIn = !config.production && config.jwtSecret === null;
+      const web = createWebHandler({
+        dir: config.web.dir,
+        graphqlPath: GRAPHQL_PATH,
+        reservedPaths: ['/health', '/ready', '/metrics'],
+        devTokens: devSignIn
+          ? {
+              sign: (viewer) => tokens.sign(viewer, { expiresIn: `${config.web.devTokenTtlSeconds}s` }),
+              maxUserIdLength: config.limits.maxUserIdLength,
+              ttlSeconds: config.web.devTokenTtlSeconds,
+            }
+          : null,
+        tokenUrl: config.web.tokenUrl,
+        onError: (error) => logger.warn({ err: error }, 'serving the browser chat failed'),
+      });
+      server = createServer((request, response) => {
+        if (!web.handle(request, response)) void yoga(request, response);
+      });
       transport = createWebSocketTransport({
         server,
         path: GRAPHQL_PATH,
@@ -339,6 +358,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       const { port } = listening.address() as AddressInfo;
       logger.info({ port, role: config.role }, 'started');
       logger.info(`GraphQL and GraphiQL on http://localhost:${port}${GRAPHQL_PATH}`);
+      logger.info(`Browser chat on http://localhost:${port}/`);
       return { port };
     },
     async stop() {

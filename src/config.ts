@@ -75,6 +75,17 @@ export interface Config {
   /** With Redis: the relay lease outlives a dead holder by `ttlMs`; renewed every `renewMs`. */
   readonly lease: { readonly ttlMs: number; readonly renewMs: number };
   readonly limits: Limits;
+  /** The browser chat served at `/`. */
+  readonly web: WebConfig;
+}
+
+export interface WebConfig {
+  /** The built app (`npm run build:web`). @default ./web/dist */
+  readonly dir: string;
+  /** The host app's token endpoint the chat signs in with in production (CHAT_TOKEN_URL). @default null */
+  readonly tokenUrl: string | null;
+  /** Lifetime of tokens minted by the dev-only `POST /dev/token`, in seconds. @default 3600 */
+  readonly devTokenTtlSeconds: number;
 }
 
 export const defaultLimits: Limits = {
@@ -180,5 +191,10 @@ export function loadConfig(env: Env): Config {
     presence,
     lease,
     limits,
+    web: {
+      dir: env['WEB_DIR'] || './web/dist',
+      tokenUrl: env['CHAT_TOKEN_URL'] || null,
+      devTokenTtlSeconds: positiveInt(env, 'DEV_TOKEN_TTL_SECONDS', 3600),
+    },
   };
 }

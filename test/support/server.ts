@@ -99,6 +99,7 @@ export async function startServer({ backend = backends[0] as Backend, limits = {
     presence: { ttlSeconds: 30, heartbeatMs: 10_000 },
     lease: { ttlMs: 5000, renewMs: 1500 },
     limits: { ...defaultLimits, sendRatePerSecond: 10_000, sendBurst: 10_000, ...limits },
+    web: { dir: './web/dist', tokenUrl: null, devTokenTtlSeconds: 3600 },
   };
   const app = buildApp(config, { logger: pino({ level: 'silent' }) });
   const { port } = await app.start();
