@@ -2,7 +2,7 @@
  * One group's conversation: history that pages in as you scroll up, live messages, your own
  * messages shown at once (pending → sent), and the read position following what you see.
  */
-import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { ChatMessage, OutboxItem } from '../../client/index.ts';
 import { useChatClient, useConnection, useGroup, useMessages, useSend, useViewer } from '../../client/react.ts';
 import { displayName, shortTime } from './format.ts';
@@ -57,32 +57,39 @@ export function Conversation({ groupId }: { groupId: string }) {
     if (element !== null && canLoadOlder && !loadingOlder && element.scrollTop < EDGE_PX) loadMore();
   });
 
-  // The read position follows the newest message on screen while the tab is visible.
-  const rows = useRef(new Map<number, Element>());
+  // The read position follows the newest message on screen while the tab is visible. One
+  // observer for the conversation; rows join and leave it as they mount and unmount.
+  const observer = useRef<IntersectionObserver | null>(null);
+  const seen = useRef(0);
   useEffect(() => {
     const element = scroller.current;
     if (element === null) return;
-    let highest = 0;
-    const observer = new IntersectionObserver(
+    const markSeen = () => {
+      if (seen.current > 0 && document.visibilityState === 'visible') markRead(seen.current).catch(() => {});
+    };
+    const created = new IntersectionObserver(
       (entries) => {
         for (const entry of entries) {
           const seq = Number((entry.target as HTMLElement).dataset['seq']);
-          if (entry.isIntersecting && seq > highest) highest = seq;
+          if (entry.isIntersecting && seq > seen.current) seen.current = seq;
         }
-        if (highest > 0 && document.visibilityState === 'visible') markRead(highest).catch(() => {});
+        markSeen();
       },
       { root: element, threshold: 0.6 },
     );
-    for (const row of rows.current.values()) observer.observe(row);
-    const onVisible = () => {
-      if (document.visibilityState === 'visible' && highest > 0) markRead(highest).catch(() => {});
-    };
-    document.addEventListener('visibilitychange', onVisible);
+    for (const row of element.querySelectorAll('[data-testid=message][data-seq]')) created.observe(row);
+    observer.current = created;
+    document.addEventListener('visibilitychange', markSeen);
     return () => {
-      observer.disconnect();
-      document.removeEventListener('visibilitychange', onVisible);
+      created.disconnect();
+      observer.current = null;
+      document.removeEventListener('visibilitychange', markSeen);
     };
-  }, [markRead, messages]);
+    // The list (and so the scroller) exists only once the group is known.
+  }, [markRead, group !== null]);
+  const register = useCallback((element: HTMLElement | null) => {
+    if (element !== null) observer.current?.observe(element);
+  }, []);
 
   const onScroll = () => {
     const element = scroller.current;
@@ -118,10 +125,7 @@ export function Conversation({ groupId }: { groupId: string }) {
             previous={messages[index - 1] ?? null}
             mine={message.sender.id === viewer?.id}
             unreadDivider={message.seq === unreadFrom && message.sender.id !== viewer?.id}
-            register={(element) => {
-              if (element === null) rows.current.delete(message.seq);
-              else rows.current.set(message.seq, element);
-            }}
+            register={register}
           />
         ))}
         {pending
@@ -135,7 +139,8 @@ export function Conversation({ groupId }: { groupId: string }) {
   );
 }
 
-function MessageRow({
+/** Memoised: a new message re-renders its own row, not the whole history. */
+const MessageRow = memo(function MessageRow({
   message,
   previous,
   mine,
@@ -179,7 +184,7 @@ function MessageRow({
       </article>
     </>
   );
-}
+});
 
 function PendingRow({ item, online }: { item: OutboxItem; online: boolean }) {
   const client = useChatClient();

@@ -2,6 +2,9 @@
 import type { ChatGroup } from '../../client/index.ts';
 import { displayName, shortTime } from './format.ts';
 
+/** One of six avatar colours, the same for a group everywhere. */
+const colourOf = (id: string): number => [...id].reduce((sum, char) => (sum * 31 + (char.codePointAt(0) ?? 0)) % 9973, 0) % 6;
+
 export function GroupList({
   groups,
   openGroupId,
@@ -25,7 +28,7 @@ export function GroupList({
               aria-current={group.id === openGroupId ? 'true' : undefined}
               onClick={() => onOpen(group.id)}
             >
-              <span className="avatar" aria-hidden="true">
+              <span className={`avatar c${colourOf(group.id)}`} aria-hidden="true">
                 {group.name.slice(0, 1).toUpperCase() || '#'}
               </span>
               <span className="summary">

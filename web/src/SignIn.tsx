@@ -33,7 +33,9 @@ export function SignIn({ error, onSignIn }: { error: string | null; onSignIn: (u
           <input name="userId" autoFocus autoComplete="username" value={userId} onChange={(e) => setUserId(e.target.value)} />
         </label>
         <label>
-          Display name <span className="muted">(optional)</span>
+          <span>
+            Display name <span className="muted">(optional)</span>
+          </span>
           <input name="name" autoComplete="nickname" value={name} onChange={(e) => setName(e.target.value)} />
         </label>
         {failure !== null && <p className="error">{failure}</p>}
