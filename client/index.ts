@@ -675,14 +675,19 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       repairing.delete(groupId);
       publishMessages(groupId);
     }
-    if (retryIn !== null) {
-      const timer = setTimeout(() => void repair(groupId, attempt + 1), retryIn);
-      timers.add(timer);
-    }
+    if (retryIn !== null) later(() => void repair(groupId, attempt + 1), retryIn);
   };
 
   // --- the live connection ---
   const timers = new Set<ReturnType<typeof setTimeout>>();
+  /** A retry later; forgotten once it ran, cancelled by dispose. */
+  const later = (run: () => void, ms: number): void => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      run();
+    }, ms);
+    timers.add(timer);
+  };
   let sessionCount = 0;
   let session: Session | null = null;
   let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -763,6 +768,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       },
     });
     session = { id, ws, ended: false, pongTimer: undefined, healthyTimer: undefined };
+    /** Errors of the stream's last result: why the server ended it (e.g. RATE_LIMITED when it fell behind). */
+    let finalErrors: readonly GraphQLErrorLike[] | null = null;
     ws.subscribe<MessageAddedResult>(
       { query: ChatMessageAddedSubscription.toString(), operationName: 'ChatMessageAdded', variables: { since: sinceList() } },
       {
@@ -770,14 +777,17 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
           if (session?.id !== id) return;
           const message = result.data?.messageAdded;
           if (message != null) receive(message);
-          else if (result.errors !== undefined) report(errorFromGraphQL(result.errors as readonly GraphQLErrorLike[]));
+          else if (result.errors !== undefined) {
+            finalErrors = result.errors as readonly GraphQLErrorLike[];
+            report(errorFromGraphQL(finalErrors));
+          }
         },
         error: (error) => {
           if (isCloseEvent(error)) ended(id, { type: 'closed', code: error.code, reason: error.reason });
           else if (isGraphQLErrors(error)) ended(id, { type: 'errors', errors: error });
           else ended(id, { type: 'error', error });
         },
-        complete: () => ended(id, { type: 'completed' }),
+        complete: () => ended(id, finalErrors === null ? { type: 'completed' } : { type: 'errors', errors: finalErrors }),
       },
     );
   };
@@ -986,10 +996,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     } finally {
       readsInFlight.delete(groupId);
     }
-    if (retryIn !== null) {
-      const timer = setTimeout(() => void flushRead(groupId, attempt2 + 1), retryIn);
-      timers.add(timer);
-    }
+    if (retryIn !== null) later(() => void flushRead(groupId, attempt2 + 1), retryIn);
   };
 
   // --- the public object ---
