@@ -338,6 +338,9 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
         tokenUrl: config.web.tokenUrl,
         onError: (error) => logger.warn({ err: error }, 'serving the browser chat failed'),
       });
+      if (devSignIn) {
+        logger.warn('Dev sign-in is on: POST /dev/token mints a token for any user id. Set JWT_SECRET to turn it off.');
+      }
       server = createServer((request, response) => {
         if (!web.handle(request, response)) void yoga(request, response);
       });

@@ -4,14 +4,19 @@
  * two users. They create a group and chat both ways, unread badges follow, history pages in as
  * one scrolls up, one reloads mid-conversation, and the server is killed and restarted under
  * both. After each step every page shows exactly the server's history: seqs 1..lastSeq in
- * order, no gap, no duplicate. Screenshots go to test/artifacts/.
+ * order, no gap, no duplicate. In production the chat signs in through the host app instead.
+ * Screenshots go to test/artifacts/.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTokenVerifier } from '../src/auth/jwt.ts';
 import { startProcess, type ServerProcess } from './support/process.ts';
 import { freePort, waitFor } from './support/redis.ts';
 import { disposeAll, ok, onDispose, sleep } from './support/server.ts';
@@ -333,5 +338,58 @@ describe('the browser chat in Chromium', () => {
     for (const page of [alice, bob]) await scrollToEnd(page);
     await shot(bob, '06-bob-after-restart.png');
     await shot(alice, 'chat.png');
+  }, STEP_MS);
+});
+
+describe('the browser chat in production', () => {
+  it('takes its token from the host app (CHAT_TOKEN_URL) or from #token=, and offers no dev sign-in', async () => {
+    const secret = randomBytes(32).toString('base64url');
+    const signer = createTokenVerifier(secret);
+    const dataDir = await mkdtemp(join(tmpdir(), 'chat-web-prod-'));
+    onDispose(() => rm(dataDir, { recursive: true, force: true }));
+    // The host app: whoever its session cookie names gets a chat token, from the chat's origin only.
+    let chatOrigin = '';
+    const requests: string[] = [];
+    const host = createServer((request, response) => {
+      requests.push(request.url ?? '');
+      const user = /(?:^|; )session=([^;]+)/.exec(request.headers.cookie ?? '')?.[1];
+      const cors = { 'access-control-allow-origin': chatOrigin, 'access-control-allow-credentials': 'true', vary: 'origin' };
+      if (user === undefined) {
+        response.writeHead(401, cors).end();
+        return;
+      }
+      void signer.sign({ id: user, name: 'Carol (host app)' }).then((token) => {
+        response.writeHead(200, { ...cors, 'content-type': 'application/json' }).end(JSON.stringify({ token }));
+      });
+    });
+    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+    onDispose(() => new Promise<void>((resolve) => host.close(() => resolve())));
+    const hostUrl = `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
+    const production = await startProcess(
+      { NODE_ENV: 'production', JWT_SECRET: secret, DATA_DIR: dataDir, CHAT_TOKEN_URL: `${hostUrl}/chat-token` },
+      { readyTimeoutMs: 60_000 },
+    );
+    chatOrigin = `http://127.0.0.1:${production.port}`;
+    expect((await fetch(`${chatOrigin}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":"x"}' })).status).toBe(404);
+
+    const hosted = await browser.newContext({ viewport: { width: 1180, height: 740 } });
+    onDispose(() => hosted.close());
+    await hosted.addCookies([{ name: 'session', value: 'carol', url: hostUrl }]);
+    const carol = await hosted.newPage();
+    await carol.goto(chatOrigin);
+    await carol.waitForSelector('[data-testid=connection][data-status=connected]', { timeout: PATIENCE_MS });
+    expect(await carol.textContent('[data-testid=viewer]')).toBe('Carol (host app)');
+    expect(await carol.locator('form[aria-label="Sign in"]').count()).toBe(0);
+    expect(requests).toContain('/chat-token');
+
+    const handedOver = await browser.newContext({ viewport: { width: 1180, height: 740 } });
+    onDispose(() => handedOver.close());
+    const dave = await handedOver.newPage();
+    await dave.goto(`${chatOrigin}/#token=${await signer.sign({ id: 'dave', name: 'Dave' })}`);
+    await dave.waitForSelector('[data-testid=connection][data-status=connected]', { timeout: PATIENCE_MS });
+    expect(await dave.textContent('[data-testid=viewer]')).toBe('Dave');
+    // The token leaves the address bar (and so the history) at once.
+    expect(new URL(dave.url()).hash).toBe('');
+    await shot(carol, '07-production-host-app-sign-in.png');
   }, STEP_MS);
 });
