@@ -2,7 +2,9 @@
  * The client kit against real server processes (`node src/main.ts` children), through what
  * breaks connections in production: a gateway killed with SIGKILL while another user keeps
  * sending through a second gateway, a drain with SIGTERM (close 1001) while the other user's
- * sends are retried across it, and a token that expires mid-session. In every case, each
+ * sends are retried across it, a frozen server (SIGSTOP) that only the missing pong reveals,
+ * an app restarted with a message still unsent, a stream the server ends because it fell
+ * behind, and a token that expires mid-session. In every case, each
  * group's message list in the kit ends identical to the server's history: same ids, seqs
  * 1..lastSeq in order, no gap, no duplicate; and every message sent through the kit's outbox
  * is stored exactly once.
@@ -265,6 +267,54 @@ describe('client kit against real server processes', () => {
     // The drain said "going away": the kit saw 1001, not an abnormal close.
     expect(states.some((s) => s.lastClose?.code === 1001)).toBe(true);
   }, 120_000);
+
+  it('drops a connection whose pings go unanswered (a frozen server, SIGSTOP) and catches up once it answers again', async () => {
+    const { secret, tokens, dataDir } = await fixture();
+    const server = await startProcess({ DATA_DIR: dataDir, JWT_SECRET: secret, SQLITE_SYNCHRONOUS: 'NORMAL' }, { readyTimeoutMs: 60_000 });
+    const [alice, bob] = await Promise.all([tokens.sign({ id: 'alice' }), tokens.sign({ id: 'bob' })]);
+    const groupId = (await ok(server.url, bob, CreateGroup, { input: { name: 'frozen', memberIds: ['alice'] } })).createGroup.group.id;
+    const kit = kitFor(server.url, async () => alice, { keepAliveMs: 500, pongTimeoutMs: 1000, requestTimeoutMs: 2000 });
+    const states = recordConnection(kit);
+    await waitFor('the kit to connect', () => kit.connection.getSnapshot().status === 'connected');
+    await ok(server.url, bob, Send, { input: { groupId, body: 'before', clientMessageId: 'before' } });
+    await untilKitHas(kit, groupId, 1);
+    // The socket stays open but nothing answers: only the missing pong shows it.
+    server.child.kill('SIGSTOP');
+    onDispose(() => void server.child.kill('SIGCONT'));
+    await waitFor('the kit to drop the silent connection', () => states.some((s) => s.lastClose?.code === 4408), { timeoutMs: 15_000 });
+    server.child.kill('SIGCONT');
+    await waitFor('the kit to reconnect', () => kit.connection.getSnapshot().status === 'connected', { timeoutMs: 30_000 });
+    for (let i = 0; i < 5; i += 1) await ok(server.url, bob, Send, { input: { groupId, body: `after ${i}`, clientMessageId: `after-${i}` } });
+    await expectConverged(kit, server.url, bob, [groupId]);
+  }, 90_000);
+
+  it('keeps an unsent message in its storage across a restart of the app, and sends it once', async () => {
+    const { secret, tokens, dataDir } = await fixture();
+    const port = await freePort();
+    const env = { DATA_DIR: dataDir, JWT_SECRET: secret, SQLITE_SYNCHRONOUS: 'NORMAL', PORT: String(port) };
+    let server = await startProcess(env, { readyTimeoutMs: 60_000 });
+    const alice = await tokens.sign({ id: 'alice' });
+    const groupId = (await ok(server.url, alice, CreateGroup, { input: { name: 'outbox' } })).createGroup.group.id;
+    // localStorage's shape, kept by the test across the two "launches" of the app.
+    const saved = new Map<string, string>();
+    const storage = { getItem: (key: string) => saved.get(key) ?? null, setItem: (key: string, value: string) => void saved.set(key, value) };
+    const first = kitFor(server.url, async () => alice, { storage });
+    await waitFor('the first kit to connect', () => first.connection.getSnapshot().status === 'connected');
+    server.child.kill('SIGKILL');
+    await server.exited;
+    const lost = first.send(groupId, 'written while offline, then the app closed');
+    lost.catch(() => {});
+    await waitFor('the message to be in storage', () => (saved.get('groupchat:outbox:alice') ?? '').includes('written while offline'));
+    first.dispose();
+
+    server = await startProcess(env, { readyTimeoutMs: 60_000 });
+    const second = kitFor(server.url, async () => alice, { storage });
+    await waitFor('the second kit to send it', () => second.messages(groupId).getSnapshot().messages.length === 1);
+    await expectConverged(second, server.url, alice, [groupId]);
+    const stored = await history(server.url, alice, groupId);
+    expect(stored).toHaveLength(1);
+    expect(JSON.parse(saved.get('groupchat:outbox:alice') as string)).toEqual([]);
+  }, 90_000);
 
   describe('a token that expires mid-session', () => {
     /** A provider whose first token expires after `firstTtl`, later ones after an hour. */
