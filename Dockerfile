@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every role (ROLE=gateway | relay | all). The app runs its TypeScript directly
-# with tsx (`npm start` = `tsx src/main.ts`), so there is no compile step, only dependencies.
+# with tsx (`npm start` = `tsx src/main.ts`), so the server has no compile step, only
+# dependencies; the browser chat it serves at / is built in a stage of its own.
 
 # --- dependencies: better-sqlite3 is a native addon; when no prebuilt binary matches it
 # compiles from source, which needs python3, make and a C++ compiler. They stay in this stage.

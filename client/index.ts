@@ -411,9 +411,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     maxItems: limits.maxOutbox,
     storage,
     onChange: (items) => {
+      // Each group's `pending` is a filter of the outbox: the groups in it before or now changed.
+      const affected = new Set([...outboxStore.getSnapshot(), ...items].map((item) => item.groupId));
       outboxStore.set(items);
-      // Each group's `pending` is a filter of the outbox.
-      for (const groupId of new Set([...items.map((item) => item.groupId), ...messageStores.keys()])) publishMessages(groupId);
+      for (const groupId of affected) publishMessages(groupId);
     },
     onError: report,
   });
