@@ -393,4 +393,91 @@ describe('client kit against an in-process server', () => {
     expect(kit.messages(groupId).getSnapshot().messages).toHaveLength(300);
     expect(states.some((s) => /fell more than 1 messages behind/.test(s.lastClose?.reason ?? ''))).toBe(true);
   }, 60_000);
+
+  it('stops after exactly maxAuthFailures refused connects, and reconnect() starts again after a new sign-in', async () => {
+    const server = await startServer();
+    const forged = await createTokenVerifier(randomBytes(32).toString('base64url')).sign({ id: 'alice' });
+    const good = await server.token('alice');
+    /** The provider answers a refused token for its first `bad` calls. */
+    const providerFailing = (bad: number) => {
+      let calls = 0;
+      return {
+        calls: () => calls,
+        provider: async () => {
+          calls += 1;
+          return calls <= bad ? forged : good;
+        },
+      };
+    };
+    // maxAuthFailures 3: the first connect asks twice (cached, then refresh), later ones once.
+    const twoRefusals = providerFailing(3);
+    const recovers = kitFor(server.url, twoRefusals.provider, { limits: { maxAuthFailures: 3 } });
+    await waitFor('two refused connects, then a connection', () => recovers.connection.getSnapshot().status === 'connected');
+    // Three refused tokens, the fresh one over HTTP, and once more for the WebSocket's connect.
+    expect(twoRefusals.calls()).toBe(5);
+
+    const threeRefusals = providerFailing(4);
+    const gives = kitFor(server.url, threeRefusals.provider, { limits: { maxAuthFailures: 3 } });
+    await waitFor('the kit to give up', () => gives.connection.getSnapshot().status === 'unauthorized');
+    await sleep(1500);
+    expect(threeRefusals.calls()).toBe(4);
+    expect(gives.connection.getSnapshot().status).toBe('unauthorized');
+    gives.reconnect();
+    await waitFor('the kit to connect after reconnect()', () => gives.connection.getSnapshot().status === 'connected');
+  }, 60_000);
+
+  it('marks a send failed after exactly maxSendAttempts unexplained server errors, and retry() queues it again', async () => {
+    const server = await startServer();
+    const alice = await server.token('alice');
+    const groupId = (await ok(server.url, alice, CreateGroup, { input: { name: 'broken store' } })).createGroup.group.id;
+    const kit = kitFor(server.url, async () => alice, { limits: { maxSendAttempts: 2 } });
+    await waitFor('the kit to connect', () => kit.connection.getSnapshot().status === 'connected');
+    // The store fails for real: every send now gets the masked internal error.
+    await server.app.internals.store().close();
+    const sent = kit.send(groupId, 'into a broken store');
+    await expect(sent).rejects.toThrow(/Unexpected error/);
+    const [item] = kit.outbox.getSnapshot();
+    expect(item).toMatchObject({ status: 'failed', attempts: 2, body: 'into a broken store' });
+    expect(kit.messages(groupId).getSnapshot().pending).toEqual([item]);
+    kit.retry(item?.clientMessageId as string);
+    // Queued afresh (attempts from 0, no error), and on its way again at once.
+    expect(kit.outbox.getSnapshot()[0]).toMatchObject({ status: 'sending', attempts: 1, error: null });
+    await waitFor('the retried send to fail again', () => kit.outbox.getSnapshot()[0]?.status === 'failed');
+    expect(kit.outbox.getSnapshot()[0]?.attempts).toBe(2);
+    kit.discard(item?.clientMessageId as string);
+    await waitFor('the discarded message to leave the outbox', () => kit.outbox.getSnapshot().length === 0);
+  }, 60_000);
+
+  it('tracks at most maxGroups groups (the most recently active), describing new ones maxNodeIds at a time', async () => {
+    const server = await startServer();
+    const [alice, bob] = await Promise.all([server.token('alice'), server.token('bob')]);
+    const group = async (name: string) => {
+      const id = (await ok(server.url, bob, CreateGroup, { input: { name, memberIds: ['alice'] } })).createGroup.group.id;
+      await ok(server.url, bob, Send, { input: { groupId: id, body: `in ${name}`, clientMessageId: `c-${name}` } });
+      return id;
+    };
+    const g1 = await group('one');
+    const g2 = await group('two');
+    await group('three');
+    const nodeQueries: string[][] = [];
+    const counting: typeof fetch = async (input, init) => {
+      const body = JSON.parse(String(init?.body ?? '{}')) as { query?: string; variables?: { ids?: string[] } };
+      if (body.query?.includes('query ChatNodes') === true) nodeQueries.push(body.variables?.ids ?? []);
+      return fetch(input, init);
+    };
+    const kit = kitFor(server.url, async () => alice, { fetch: counting, limits: { maxGroups: 2, maxNodeIds: 1 } });
+    await waitFor('the kit to connect', () => kit.connection.getSnapshot().status === 'connected');
+    const names = () => kit.groups.getSnapshot().groups.map((g) => g.name);
+    expect(names()).toEqual(['three', 'two']);
+
+    // Two groups it does not hold get messages: each is described (one id per nodes query) and
+    // the least recently active are forgotten, so it still holds exactly two.
+    await ok(server.url, bob, Send, { input: { groupId: g1, body: 'one again', clientMessageId: 'one-again' } });
+    const g4 = await group('four');
+    await waitFor('the list to follow activity', () => names().join() === 'four,one');
+    expect(nodeQueries.every((ids) => ids.length === 1)).toBe(true);
+    expect(new Set(nodeQueries.flat())).toEqual(new Set([g1, g4]));
+    expect(kit.groups.getSnapshot().groups.find((g) => g.name === 'one')?.lastMessage?.body).toBe('one again');
+    expect(kit.messages(g2).getSnapshot().messages).toEqual([]);
+  }, 60_000);
 });
