@@ -461,6 +461,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     if (timeline === undefined) {
       timeline = new GroupTimeline(groupId, { maxMessages: limits.maxMessagesPerGroup, maxAhead: limits.maxAheadPerGroup }, head);
       timelines.set(groupId, timeline);
+      // A store asked for before the group was known showed it empty: it has history now.
+      publishMessages(groupId);
     }
     return timeline;
   };

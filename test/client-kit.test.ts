@@ -480,4 +480,24 @@ describe('client kit against an in-process server', () => {
     expect(kit.groups.getSnapshot().groups.find((g) => g.name === 'one')?.lastMessage?.body).toBe('one again');
     expect(kit.messages(g2).getSnapshot().messages).toEqual([]);
   }, 60_000);
+
+  it('updates a message store asked for before its group was known (a conversation opened by URL)', async () => {
+    const server = await startServer();
+    const alice = await server.token('alice');
+    const groupId = (await ok(server.url, alice, CreateGroup, { input: { name: 'deep link' } })).createGroup.group.id;
+    for (let i = 1; i <= 3; i += 1) await ok(server.url, alice, Send, { input: { groupId, body: `m${i}`, clientMessageId: `m${i}` } });
+    const kit = kitFor(server.url, async () => alice, { connect: false });
+    const store = kit.messages(groupId);
+    let told = 0;
+    onDispose(store.subscribe(() => {
+      told += 1;
+    }));
+    expect(store.getSnapshot()).toMatchObject({ messages: [], hasOlder: false });
+    await kit.refreshGroups();
+    await waitFor('the store’s listeners to be told', () => told > 0);
+    // Its history exists now (and a view loads it), though no message of it is held yet.
+    expect(store.getSnapshot()).toMatchObject({ messages: [], hasOlder: true, canLoadOlder: true });
+    await kit.loadOlder(groupId);
+    expect(store.getSnapshot().messages.map((m) => m.body)).toEqual(['m1', 'm2', 'm3']);
+  }, 30_000);
 });

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -71,6 +71,8 @@ beforeAll(async () => {
     throw new Error(`No Chromium at ${CHROMIUM}: install Debian's (apt-get install -y chromium), as .ci/run does, or set CHROMIUM_PATH.`);
   }
   await mkdir(ARTIFACTS, { recursive: true });
+  // Failure screenshots of an earlier run would be mistaken for this one's.
+  for (const file of await readdir(ARTIFACTS)) if (file.startsWith('failed-')) await rm(join(ARTIFACTS, file));
   const dataDir = await mkdtemp(join(tmpdir(), 'chat-web-e2e-'));
   onDispose(() => rm(dataDir, { recursive: true, force: true }));
   // No JWT_SECRET: the generated dev secret is in use, so the chat offers sign-in by user id.
