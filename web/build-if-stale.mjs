@@ -37,7 +37,13 @@ export function webBuildIsStale() {
 export function buildWebIfStale({ quiet = false } = {}) {
   if (!webBuildIsStale()) return false;
   if (!quiet) process.stdout.write('Building the browser chat (npm run build:web)…\n');
-  const result = spawnSync('npm', ['run', '--silent', 'build:web'], { cwd: root, stdio: quiet ? 'pipe' : 'inherit', encoding: 'utf8' });
+  const result = spawnSync('npm', ['run', '--silent', 'build:web'], {
+    cwd: root,
+    // Vitest sets NODE_ENV=test, and Vite would then bundle React's development build.
+    env: { ...process.env, NODE_ENV: 'production' },
+    stdio: quiet ? 'pipe' : 'inherit',
+    encoding: 'utf8',
+  });
   if (result.status !== 0) {
     throw new Error(`npm run build:web failed (exit ${result.status}).\n${result.stdout ?? ''}${result.stderr ?? ''}`);
   }
