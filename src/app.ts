@@ -31,6 +31,7 @@ import {
   type SocketServerContext,
   type WebSocketTransport,
 } from './delivery/transport.ts';
+import { createWebHandler } from './http/web.ts';
 import type { UseCaseDeps } from './resolvers/deps.ts';
 import { createLoaders, createSharedLoaders } from './resolvers/loaders.ts';
 import { createRateLimiter } from './resolvers/rate-limit.ts';
@@ -444,15 +445,35 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
           contextFor(viewer === null ? { viewer: null, reason: 'A shared subscription result has no viewer.' } : { viewer }),
         maskError: (error) => maskError(error, 'Unexpected error.', false) as GraphQLError,
       });
-      server = createServer(
-        createGraphQLHttpHandler({
-          yoga,
-          path: GRAPHQL_PATH,
-          maxBodyBytes: config.limits.maxRequestBodyBytes,
-          maskError: (error) => maskError(error, 'Unexpected error.', false),
-          onShortPath: () => metrics.httpShortPath.inc(),
-        }),
-      );
+      // The browser chat at `/`; sign-in by user id only while the throwaway dev secret is in use.
+      const devSignIn = !config.production && config.jwtSecret === null;
+      const web = createWebHandler({
+        dir: config.web.dir,
+        graphqlPath: GRAPHQL_PATH,
+        reservedPaths: ['/health', '/ready', '/metrics'],
+        devTokens: devSignIn
+          ? {
+              sign: (viewer) => tokens.sign(viewer, { expiresIn: `${config.web.devTokenTtlSeconds}s` }),
+              maxUserIdLength: config.limits.maxUserIdLength,
+              ttlSeconds: config.web.devTokenTtlSeconds,
+            }
+          : null,
+        tokenUrl: config.web.tokenUrl,
+        onError: (error) => logger.warn({ err: error }, 'serving the browser chat failed'),
+      });
+      if (devSignIn) {
+        logger.warn('Dev sign-in is on: POST /dev/token mints a token for any user id. Set JWT_SECRET to turn it off.');
+      }
+      const graphql = createGraphQLHttpHandler({
+        yoga,
+        path: GRAPHQL_PATH,
+        maxBodyBytes: config.limits.maxRequestBodyBytes,
+        maskError: (error) => maskError(error, 'Unexpected error.', false),
+        onShortPath: () => metrics.httpShortPath.inc(),
+      });
+      server = createServer((request, response) => {
+        if (!web.handle(request, response)) graphql(request, response);
+      });
       applyHttpTimeouts(server, config.http);
       if (metricsGuard.kind === 'off') logger.info('/metrics is off: set METRICS_TOKEN to scrape it in production');
       transport = createWebSocketTransport({
@@ -479,6 +500,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       const { port } = listening.address() as AddressInfo;
       logger.info({ port, role: config.role }, 'started');
       logger.info(`GraphQL and GraphiQL on http://localhost:${port}${GRAPHQL_PATH}`);
+      logger.info(`Browser chat on http://localhost:${port}/`);
       return { port };
     },
     async stop() {

@@ -75,6 +75,8 @@ export interface Limits {
   readonly groupWritesPerMinute: number;
   /** createGroup and addGroupMembers calls one user may make in a burst. @default 10 */
   readonly groupWriteBurst: number;
+  /** Most ids one `nodes(ids:)` query may name. @default 100 */
+  readonly maxNodeIds: number;
 }
 
 export interface Config {
@@ -103,6 +105,8 @@ export interface Config {
   readonly lease: { readonly ttlMs: number; readonly renewMs: number };
   readonly limits: Limits;
   readonly http: HttpConfig;
+  /** The browser chat served at `/`. */
+  readonly web: WebConfig;
 }
 
 /**
@@ -134,6 +138,15 @@ export interface HttpConfig {
   readonly idleTimeoutMs: number;
 }
 
+export interface WebConfig {
+  /** The built app (`npm run build:web`). @default ./web/dist */
+  readonly dir: string;
+  /** The host app's token endpoint the chat signs in with in production (CHAT_TOKEN_URL). @default null */
+  readonly tokenUrl: string | null;
+  /** Lifetime of tokens minted by the dev-only `POST /dev/token`, in seconds. @default 3600 */
+  readonly devTokenTtlSeconds: number;
+}
+
 export const defaultLimits: Limits = {
   maxBodyLength: 4000,
   maxClientMessageIdLength: 64,
@@ -161,6 +174,7 @@ export const defaultLimits: Limits = {
   maxSubscriptionsPerUser: 100,
   groupWritesPerMinute: 30,
   groupWriteBurst: 10,
+  maxNodeIds: 100,
 };
 
 /** Environment variable for each limit: `maxBodyLength` ← `LIMIT_MAX_BODY_LENGTH`. */
@@ -289,6 +303,11 @@ export function loadConfig(env: Env): Config {
       metricsToken: env['METRICS_TOKEN'] || null,
       requestTimeoutMs: positiveInt(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000),
       idleTimeoutMs,
+    },
+    web: {
+      dir: env['WEB_DIR'] || './web/dist',
+      tokenUrl: env['CHAT_TOKEN_URL'] || null,
+      devTokenTtlSeconds: positiveInt(env, 'DEV_TOKEN_TTL_SECONDS', 3600),
     },
   };
 }

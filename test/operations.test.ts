@@ -36,13 +36,14 @@ import { measureCost } from '../src/security/query-cost.ts';
 const root = join(import.meta.dirname, '..');
 
 /** Test files that hold hostile documents on purpose. */
-const HOSTILE = new Set(['limits.test.ts', 'memory.test.ts', 'operations.test.ts']);
+const HOSTILE = new Set(['limits.test.ts', 'memory.test.ts', 'operations.test.ts', 'http-short-path.test.ts']);
 
 function filesUnder(dir: string): string[] {
   return readdirSync(join(root, dir), { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile() && entry.name.endsWith('.ts') && !HOSTILE.has(entry.name))
+    .filter((entry) => entry.isFile() && /\.tsx?$/.test(entry.name) && !HOSTILE.has(entry.name))
     .map((entry) => join(entry.parentPath, entry.name))
-    .filter((path) => !path.includes(`${join(root, 'test', 'gql')}`));
+    // Codegen's output repeats the documents it was generated from.
+    .filter((path) => !/[/\\]gql[/\\]/.test(path.slice(root.length)));
 }
 
 /** Every string literal without substitutions in a TypeScript source. */
@@ -116,7 +117,7 @@ interface Operation {
 function collectOperations(): Operation[] {
   const sources: { origin: string; text: string }[] = [
     ...readmeDocuments().map((text) => ({ origin: 'README.md', text })),
-    ...[...filesUnder('test'), ...filesUnder('bench')].flatMap((path) =>
+    ...[...filesUnder('test'), ...filesUnder('bench'), ...filesUnder('client'), ...filesUnder('web/src')].flatMap((path) =>
       stringLiterals(readFileSync(path, 'utf8'), path).map((text) => ({ origin: path.slice(root.length + 1), text })),
     ),
     { origin: 'GraphiQL introspection', text: getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true, oneOf: true }) },

@@ -2,10 +2,10 @@
  * Message use cases: send (validate → rate limit → one store transaction) and history paging.
  */
 import type { Viewer } from '../auth/jwt.ts';
-import type { MessageRecord } from '../storage/port.ts';
+import type { GroupRecord, MessageRecord } from '../storage/port.ts';
 import type { UseCaseDeps } from './deps.ts';
 import { ErrorCode, UserError, badInput, forbidden, notFound } from './errors.ts';
-import { requireMember } from './groups.ts';
+import { requireMember, type GroupView } from './groups.ts';
 import { decodeCursor, encodeCursor, pageSize, type Connection } from './pagination.ts';
 import { hasLoneSurrogate } from '../util/unicode.ts';
 
@@ -79,7 +79,8 @@ export interface MessagesArgs {
 
 const MESSAGE_CURSOR = 'm';
 
-const messageCursor = (message: MessageRecord): string => encodeCursor(MESSAGE_CURSOR, String(message.seq));
+/** The opaque cursor of a message in its group's history (edges and `Message.cursor` alike). */
+export const messageCursor = (message: Pick<MessageRecord, 'seq'>): string => encodeCursor(MESSAGE_CURSOR, String(message.seq));
 
 function cursorSeq(cursor: string | null | undefined, field: string): number | undefined {
   if (cursor == null) return undefined;
@@ -89,12 +90,40 @@ function cursorSeq(cursor: string | null | undefined, field: string): number | u
   return seq;
 }
 
+/** The history arguments of `Query.messages` and `Group.messages`, without the group. */
+export type GroupMessagesArgs = Omit<MessagesArgs, 'groupId'>;
+
 /**
  * `messages`: first/after page towards newer messages, last/before towards older ones, last
  * with no cursor gives the newest. Seqs are 1..lastSeq without gaps and messages are never
  * deleted, so the side of the page that was not fetched is known by arithmetic.
  */
 export async function listMessages(deps: UseCaseDeps, viewer: Viewer, args: MessagesArgs): Promise<Connection<MessageRecord>> {
+  const page = validateMessagesArgs(deps, args);
+  const { group } = await requireMember(deps, viewer, args.groupId);
+  return readMessages(deps, group, page);
+}
+
+/**
+ * `Group.messages`: the same paging as `messages`, on a group the viewer was shown as a member
+ * (FORBIDDEN when the view comes from the viewer leaving it).
+ */
+export async function listGroupMessages(deps: UseCaseDeps, view: GroupView, args: GroupMessagesArgs): Promise<Connection<MessageRecord>> {
+  const page = validateMessagesArgs(deps, args);
+  if (view.membership === null) throw forbidden(`You are not a member of group ${view.group.id}.`);
+  return readMessages(deps, view.group, page);
+}
+
+interface MessagePage {
+  readonly floor: number;
+  readonly lower: number;
+  readonly beforeCursor: number | undefined;
+  readonly backwards: boolean;
+  readonly limit: number;
+}
+
+/** Bounds every argument before any read. */
+function validateMessagesArgs(deps: UseCaseDeps, args: GroupMessagesArgs): MessagePage {
   if (args.first != null && args.last != null) {
     throw badInput('first', 'Give first or last, not both.');
   }
@@ -110,8 +139,11 @@ export async function listMessages(deps: UseCaseDeps, viewer: Viewer, args: Mess
     args.last != null ||
     (args.first == null && (beforeCursor !== undefined || (afterCursor === undefined && args.afterSeq == null)));
   const limit = backwards ? pageSize(args.last, 'last', deps.limits) : pageSize(args.first, 'first', deps.limits);
-  const { group } = await requireMember(deps, viewer, args.groupId);
+  return { floor, lower, beforeCursor, backwards, limit };
+}
 
+async function readMessages(deps: UseCaseDeps, group: GroupRecord, page: MessagePage): Promise<Connection<MessageRecord>> {
+  const { floor, lower, beforeCursor, backwards, limit } = page;
   const rows = await deps.store.listMessages({
     groupId: group.id,
     afterSeq: lower,
@@ -120,12 +152,12 @@ export async function listMessages(deps: UseCaseDeps, viewer: Viewer, args: Mess
     order: backwards ? 'desc' : 'asc',
   });
   const more = rows.length > limit;
-  const page = rows.slice(0, limit);
-  if (backwards) page.reverse();
-  const edges = page.map((node) => ({ cursor: messageCursor(node), node }));
+  const shown = rows.slice(0, limit);
+  if (backwards) shown.reverse();
+  const edges = shown.map((node) => ({ cursor: messageCursor(node), node }));
   // The messages are exactly the seqs in (floor, lastSeq]; rows fetched one past the limit tell
   // whether the direction of travel has more, and the fixed bound tells the other side.
-  const lastSeq = Math.max(group.lastSeq, page.at(-1)?.seq ?? 0);
+  const lastSeq = Math.max(group.lastSeq, shown.at(-1)?.seq ?? 0);
   return {
     edges,
     pageInfo: {

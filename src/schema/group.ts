@@ -11,7 +11,8 @@ import {
 } from '../resolvers/groups.ts';
 import { VIEWER_DEPENDENT } from '../delivery/shared-execution.ts';
 import { builder, viewerOf } from './builder.ts';
-import { Message } from './message.ts';
+import { listGroupMessages } from '../resolvers/messages.ts';
+import { HISTORY_PAGING, Message, MessageConnection } from './message.ts';
 import { Node } from './node.ts';
 import { connectionComplexity, connectionType } from './page-info.ts';
 import { User, UserConnection } from './user.ts';
@@ -56,6 +57,19 @@ Group.implement({
         view.group.lastSeq === 0 ? null : context.loaders.lastMessage.load(view.group.id),
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (view) => view.group.createdAt }),
+    // Fields are built lazily, after message.ts (which imports this file) has run.
+    messages: t.field({
+      type: MessageConnection,
+      description: `This group's history, as \`Query.messages\` pages it: ${HISTORY_PAGING}`,
+      args: {
+        first: t.arg.int(),
+        after: t.arg.string(),
+        last: t.arg.int(),
+        before: t.arg.string(),
+        afterSeq: t.arg.int(),
+      },
+      resolve: (view, args, context) => listGroupMessages(context.deps, view, args),
+    }),
   }),
 });
 

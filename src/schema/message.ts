@@ -1,5 +1,5 @@
 import { requireMember } from '../resolvers/groups.ts';
-import { listMessages, sendGroupMessage, type SendResult } from '../resolvers/messages.ts';
+import { listMessages, messageCursor, sendGroupMessage, type SendResult } from '../resolvers/messages.ts';
 import { streamedMessage, subscribeMessages } from '../resolvers/subscriptions.ts';
 import type { MessageRecord } from '../storage/port.ts';
 import { builder, viewerOf } from './builder.ts';
@@ -35,18 +35,29 @@ Message.implement({
     body: t.exposeString('body'),
     clientMessageId: t.exposeString('clientMessageId'),
     createdAt: t.field({ type: 'DateTime', resolve: (message) => message.createdAt }),
+    cursor: t.string({
+      description:
+        "This message's cursor in its group's history: the same opaque value as its edge's cursor in\n" +
+        '`messages` and `Group.messages`, so a streamed message can become an edge, and paging can\n' +
+        'continue from it (`before:` for older, `after:` for newer).',
+      resolve: (message) => messageCursor(message),
+    }),
   }),
 });
 
-const MessageConnection = connectionType('Message', Message);
+export const MessageConnection = connectionType('Message', Message);
+
+/** The history paging arguments, shared by `Query.messages` and `Group.messages`. */
+export const HISTORY_PAGING =
+  'first/after page towards newer messages, last/before towards older ones;\n' +
+  'last: N with no cursor gives the newest N. afterSeq keeps only messages with seq > afterSeq\n' +
+  '(catching up after being offline). first and last may not exceed 100.';
+
 
 builder.queryField('messages', (t) =>
   t.field({
     type: MessageConnection,
-    description:
-      "A group's history. first/after page towards newer messages, last/before towards older ones;\n" +
-      'last: N with no cursor gives the newest N. afterSeq keeps only messages with seq > afterSeq\n' +
-      '(catching up after being offline). first and last may not exceed 100.',
+    description: `A group's history. ${HISTORY_PAGING}`,
     args: {
       groupId: t.arg.id({ required: true }),
       first: t.arg.int(),

@@ -40,6 +40,13 @@ export function connectionType<T>(name: string, node: ObjectRef<Types, T>) {
     fields: (t) => ({
       // The connection field already multiplies by the page size: one edge costs its fields.
       edges: t.field({ type: [Edge], complexity: { field: 1, multiplier: 1 }, resolve: (connection) => connection.edges }),
+      nodes: t.field({
+        type: [node],
+        description: 'The nodes of `edges`, in the same order, for clients that need no cursors.',
+        // Like edges: the connection field already multiplies by the page size.
+        complexity: { field: 1, multiplier: 1 },
+        resolve: (connection) => connection.edges.map((edge) => edge.node),
+      }),
       pageInfo: t.field({ type: PageInfo, resolve: (connection) => connection.pageInfo }),
     }),
   });

@@ -29,6 +29,9 @@ type Documents = {
     "\n  mutation ApiRemoveGroupMember($input: RemoveGroupMemberInput!) {\n    removeGroupMember(input: $input) {\n      group {\n        id\n        memberCount\n      }\n    }\n  }\n": typeof types.ApiRemoveGroupMemberDocument,
     "\n  mutation ApiSendGroupMessage($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      created\n      message {\n        ...ApiMessageFields\n      }\n    }\n  }\n": typeof types.ApiSendGroupMessageDocument,
     "\n  mutation ApiMarkGroupRead($input: MarkGroupReadInput!) {\n    markGroupRead(input: $input) {\n      group {\n        ...ApiGroupFields\n      }\n    }\n  }\n": typeof types.ApiMarkGroupReadDocument,
+    "\n  mutation KitCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) { group { id } }\n  }\n": typeof types.KitCreateGroupDocument,
+    "\n  mutation KitSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) { created message { seq } }\n  }\n": typeof types.KitSendDocument,
+    "\n  query KitHistory($groupId: ID!, $after: String) {\n    messages(groupId: $groupId, first: 100, after: $after) {\n      nodes { id seq clientMessageId sender { id } }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": typeof types.KitHistoryDocument,
     "\n  mutation CrashCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n": typeof types.CrashCreateGroupDocument,
     "\n  mutation CrashSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      created\n      message { id seq body }\n    }\n  }\n": typeof types.CrashSendDocument,
     "\n  query CrashHistory($groupId: ID!) {\n    group(id: $groupId) { lastSeq }\n    messages(groupId: $groupId, first: 100) { edges { node { id seq body } } }\n  }\n": typeof types.CrashHistoryDocument,
@@ -37,6 +40,15 @@ type Documents = {
     "\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n": typeof types.MultiAddMembersDocument,
     "\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": typeof types.MultiSendDocument,
     "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n": typeof types.MultiMessageAddedDocument,
+    "\n  mutation AddCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n": typeof types.AddCreateGroupDocument,
+    "\n  mutation AddSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      message { id seq cursor }\n    }\n  }\n": typeof types.AddSendDocument,
+    "\n  mutation AddRemoveMember($groupId: ID!, $userId: ID!) {\n    removeGroupMember(input: { groupId: $groupId, userId: $userId }) {\n      group { messages(last: 5) { nodes { seq } } }\n    }\n  }\n": typeof types.AddRemoveMemberDocument,
+    "\n  query AddBothHistories($groupId: ID!, $first: Int, $after: String, $last: Int, $before: String, $afterSeq: Int) {\n    messages(groupId: $groupId, first: $first, after: $after, last: $last, before: $before, afterSeq: $afterSeq) {\n      edges { cursor node { id seq cursor } }\n      nodes { id seq cursor }\n      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }\n    }\n    group(id: $groupId) {\n      messages(first: $first, after: $after, last: $last, before: $before, afterSeq: $afterSeq) {\n        edges { cursor node { id seq cursor } }\n        nodes { id seq cursor }\n        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }\n      }\n    }\n  }\n": typeof types.AddBothHistoriesDocument,
+    "\n  query AddGroupHistory($groupId: ID!, $first: Int, $last: Int) {\n    group(id: $groupId) { messages(first: $first, last: $last) { nodes { seq } } }\n  }\n": typeof types.AddGroupHistoryDocument,
+    "\n  query AddConnectionNodes($groupId: ID!) {\n    groups(first: 10) { edges { node { id } } nodes { id } }\n    group(id: $groupId) { members(first: 10) { edges { node { id } } nodes { id } } }\n  }\n": typeof types.AddConnectionNodesDocument,
+    "\n  query AddNodes($ids: [ID!]!) {\n    nodes(ids: $ids) {\n      __typename\n      id\n      ... on Group { name }\n      ... on Message { seq }\n    }\n  }\n": typeof types.AddNodesDocument,
+    "\n  query AddNodeOne($id: ID!) {\n    node(id: $id) { __typename id }\n  }\n": typeof types.AddNodeOneDocument,
+    "\n  subscription AddStreamed($groupId: ID!) {\n    messageAdded(groupId: $groupId) { id seq cursor }\n  }\n": typeof types.AddStreamedDocument,
     "\n  mutation SubCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": typeof types.SubCreateGroupDocument,
     "\n  mutation SubSendMessage($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": typeof types.SubSendMessageDocument,
     "\n  mutation SubAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": typeof types.SubAddMembersDocument,
@@ -59,6 +71,9 @@ const documents: Documents = {
     "\n  mutation ApiRemoveGroupMember($input: RemoveGroupMemberInput!) {\n    removeGroupMember(input: $input) {\n      group {\n        id\n        memberCount\n      }\n    }\n  }\n": types.ApiRemoveGroupMemberDocument,
     "\n  mutation ApiSendGroupMessage($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      created\n      message {\n        ...ApiMessageFields\n      }\n    }\n  }\n": types.ApiSendGroupMessageDocument,
     "\n  mutation ApiMarkGroupRead($input: MarkGroupReadInput!) {\n    markGroupRead(input: $input) {\n      group {\n        ...ApiGroupFields\n      }\n    }\n  }\n": types.ApiMarkGroupReadDocument,
+    "\n  mutation KitCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) { group { id } }\n  }\n": types.KitCreateGroupDocument,
+    "\n  mutation KitSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) { created message { seq } }\n  }\n": types.KitSendDocument,
+    "\n  query KitHistory($groupId: ID!, $after: String) {\n    messages(groupId: $groupId, first: 100, after: $after) {\n      nodes { id seq clientMessageId sender { id } }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": types.KitHistoryDocument,
     "\n  mutation CrashCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n": types.CrashCreateGroupDocument,
     "\n  mutation CrashSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      created\n      message { id seq body }\n    }\n  }\n": types.CrashSendDocument,
     "\n  query CrashHistory($groupId: ID!) {\n    group(id: $groupId) { lastSeq }\n    messages(groupId: $groupId, first: 100) { edges { node { id seq body } } }\n  }\n": types.CrashHistoryDocument,
@@ -67,6 +82,15 @@ const documents: Documents = {
     "\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n": types.MultiAddMembersDocument,
     "\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": types.MultiSendDocument,
     "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n": types.MultiMessageAddedDocument,
+    "\n  mutation AddCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n": types.AddCreateGroupDocument,
+    "\n  mutation AddSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      message { id seq cursor }\n    }\n  }\n": types.AddSendDocument,
+    "\n  mutation AddRemoveMember($groupId: ID!, $userId: ID!) {\n    removeGroupMember(input: { groupId: $groupId, userId: $userId }) {\n      group { messages(last: 5) { nodes { seq } } }\n    }\n  }\n": types.AddRemoveMemberDocument,
+    "\n  query AddBothHistories($groupId: ID!, $first: Int, $after: String, $last: Int, $before: String, $afterSeq: Int) {\n    messages(groupId: $groupId, first: $first, after: $after, last: $last, before: $before, afterSeq: $afterSeq) {\n      edges { cursor node { id seq cursor } }\n      nodes { id seq cursor }\n      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }\n    }\n    group(id: $groupId) {\n      messages(first: $first, after: $after, last: $last, before: $before, afterSeq: $afterSeq) {\n        edges { cursor node { id seq cursor } }\n        nodes { id seq cursor }\n        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }\n      }\n    }\n  }\n": types.AddBothHistoriesDocument,
+    "\n  query AddGroupHistory($groupId: ID!, $first: Int, $last: Int) {\n    group(id: $groupId) { messages(first: $first, last: $last) { nodes { seq } } }\n  }\n": types.AddGroupHistoryDocument,
+    "\n  query AddConnectionNodes($groupId: ID!) {\n    groups(first: 10) { edges { node { id } } nodes { id } }\n    group(id: $groupId) { members(first: 10) { edges { node { id } } nodes { id } } }\n  }\n": types.AddConnectionNodesDocument,
+    "\n  query AddNodes($ids: [ID!]!) {\n    nodes(ids: $ids) {\n      __typename\n      id\n      ... on Group { name }\n      ... on Message { seq }\n    }\n  }\n": types.AddNodesDocument,
+    "\n  query AddNodeOne($id: ID!) {\n    node(id: $id) { __typename id }\n  }\n": types.AddNodeOneDocument,
+    "\n  subscription AddStreamed($groupId: ID!) {\n    messageAdded(groupId: $groupId) { id seq cursor }\n  }\n": types.AddStreamedDocument,
     "\n  mutation SubCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": types.SubCreateGroupDocument,
     "\n  mutation SubSendMessage($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": types.SubSendMessageDocument,
     "\n  mutation SubAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": types.SubAddMembersDocument,
@@ -151,6 +175,18 @@ export function graphql(source: "\n  mutation ApiMarkGroupRead($input: MarkGroup
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
+export function graphql(source: "\n  mutation KitCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) { group { id } }\n  }\n"): (typeof documents)["\n  mutation KitCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) { group { id } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation KitSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) { created message { seq } }\n  }\n"): (typeof documents)["\n  mutation KitSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) { created message { seq } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query KitHistory($groupId: ID!, $after: String) {\n    messages(groupId: $groupId, first: 100, after: $after) {\n      nodes { id seq clientMessageId sender { id } }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n"): (typeof documents)["\n  query KitHistory($groupId: ID!, $after: String) {\n    messages(groupId: $groupId, first: 100, after: $after) {\n      nodes { id seq clientMessageId sender { id } }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
 export function graphql(source: "\n  mutation CrashCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n"): (typeof documents)["\n  mutation CrashCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
@@ -180,6 +216,42 @@ export function graphql(source: "\n  mutation MultiSend($input: SendGroupMessage
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n"): (typeof documents)["\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation AddCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n"): (typeof documents)["\n  mutation AddCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation AddSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      message { id seq cursor }\n    }\n  }\n"): (typeof documents)["\n  mutation AddSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      message { id seq cursor }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation AddRemoveMember($groupId: ID!, $userId: ID!) {\n    removeGroupMember(input: { groupId: $groupId, userId: $userId }) {\n      group { messages(last: 5) { nodes { seq } } }\n    }\n  }\n"): (typeof documents)["\n  mutation AddRemoveMember($groupId: ID!, $userId: ID!) {\n    removeGroupMember(input: { groupId: $groupId, userId: $userId }) {\n      group { messages(last: 5) { nodes { seq } } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AddBothHistories($groupId: ID!, $first: Int, $after: String, $last: Int, $before: String, $afterSeq: Int) {\n    messages(groupId: $groupId, first: $first, after: $after, last: $last, before: $before, afterSeq: $afterSeq) {\n      edges { cursor node { id seq cursor } }\n      nodes { id seq cursor }\n      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }\n    }\n    group(id: $groupId) {\n      messages(first: $first, after: $after, last: $last, before: $before, afterSeq: $afterSeq) {\n        edges { cursor node { id seq cursor } }\n        nodes { id seq cursor }\n        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }\n      }\n    }\n  }\n"): (typeof documents)["\n  query AddBothHistories($groupId: ID!, $first: Int, $after: String, $last: Int, $before: String, $afterSeq: Int) {\n    messages(groupId: $groupId, first: $first, after: $after, last: $last, before: $before, afterSeq: $afterSeq) {\n      edges { cursor node { id seq cursor } }\n      nodes { id seq cursor }\n      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }\n    }\n    group(id: $groupId) {\n      messages(first: $first, after: $after, last: $last, before: $before, afterSeq: $afterSeq) {\n        edges { cursor node { id seq cursor } }\n        nodes { id seq cursor }\n        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AddGroupHistory($groupId: ID!, $first: Int, $last: Int) {\n    group(id: $groupId) { messages(first: $first, last: $last) { nodes { seq } } }\n  }\n"): (typeof documents)["\n  query AddGroupHistory($groupId: ID!, $first: Int, $last: Int) {\n    group(id: $groupId) { messages(first: $first, last: $last) { nodes { seq } } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AddConnectionNodes($groupId: ID!) {\n    groups(first: 10) { edges { node { id } } nodes { id } }\n    group(id: $groupId) { members(first: 10) { edges { node { id } } nodes { id } } }\n  }\n"): (typeof documents)["\n  query AddConnectionNodes($groupId: ID!) {\n    groups(first: 10) { edges { node { id } } nodes { id } }\n    group(id: $groupId) { members(first: 10) { edges { node { id } } nodes { id } } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AddNodes($ids: [ID!]!) {\n    nodes(ids: $ids) {\n      __typename\n      id\n      ... on Group { name }\n      ... on Message { seq }\n    }\n  }\n"): (typeof documents)["\n  query AddNodes($ids: [ID!]!) {\n    nodes(ids: $ids) {\n      __typename\n      id\n      ... on Group { name }\n      ... on Message { seq }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query AddNodeOne($id: ID!) {\n    node(id: $id) { __typename id }\n  }\n"): (typeof documents)["\n  query AddNodeOne($id: ID!) {\n    node(id: $id) { __typename id }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription AddStreamed($groupId: ID!) {\n    messageAdded(groupId: $groupId) { id seq cursor }\n  }\n"): (typeof documents)["\n  subscription AddStreamed($groupId: ID!) {\n    messageAdded(groupId: $groupId) { id seq cursor }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -1,9 +1,11 @@
 /**
- * Builds dist/ once before the tests, as `npm start` does: tests that start the compiled
- * server or run `npm run token` then find it current instead of each paying for tsc.
+ * Vitest global setup: builds what `npm start` builds, once per test run, so that tests that
+ * start the compiled server, run `npm run token` or serve the browser chat find it current:
+ * dist/ (tsc, incremental) and web/dist (only when older than its sources).
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { buildWebIfStale } from '../../web/build-if-stale.mjs';
 
 export default function setup(): void {
   const root = join(import.meta.dirname, '..', '..');
@@ -11,4 +13,5 @@ export default function setup(): void {
     cwd: root,
     stdio: 'inherit',
   });
+  buildWebIfStale({ quiet: true });
 }

@@ -136,6 +136,7 @@ export async function startServer({
       idleTimeoutMs: 30_000,
       ...http,
     },
+    web: { dir: './web/dist', tokenUrl: null, devTokenTtlSeconds: 3600 },
   };
   const app = buildApp(config, { logger: pino({ level: 'silent' }) });
   const { port } = await app.start();
