@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTokenVerifier } from '../src/auth/jwt.ts';
 import type { PresenceDirectory } from '../src/delivery/ports.ts';
-import { createRedisPresenceDirectory } from '../src/delivery/redis.ts';
+import { createRedisPresenceDirectory } from '../src/delivery/presence/redis.ts';
 import { graphql } from './gql/index.ts';
 import type { MultiMessageAddedSubscription } from './gql/graphql.ts';
 import { startProcess, type ServerProcess } from './support/process.ts';

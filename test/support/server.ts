@@ -12,9 +12,10 @@ import { print, type ExecutionResult, type GraphQLFormattedError } from 'graphql
 import { createClient, type Client } from 'graphql-ws';
 import { pino } from 'pino';
 import WebSocket from 'ws';
-import { buildApp, GRAPHQL_PATH, type App } from '../../src/app.ts';
+import { buildApp, GRAPHQL_PATH, type App, type BuildAppOptions } from '../../src/app.ts';
 import { createTokenVerifier } from '../../src/auth/jwt.ts';
 import { defaultLimits, type Config, type Limits } from '../../src/config.ts';
+import { chooseMongoDbName } from '../../src/storage/mongo/db-name.ts';
 
 const disposers: (() => Promise<void> | void)[] = [];
 
@@ -77,11 +78,22 @@ export interface StartOptions {
   readonly backend?: Backend;
   readonly limits?: Partial<Limits>;
   readonly dataDir?: string;
+  /** Settings that are not limits (e.g. readyTimeoutMs). */
+  readonly settings?: Partial<Omit<Config, 'limits'>>;
+  /** The app's `openStore` option: a store that fails or hangs on purpose. */
+  readonly openStore?: BuildAppOptions['openStore'];
 }
 
-export async function startServer({ backend = backends[0] as Backend, limits = {}, dataDir }: StartOptions = {}): Promise<TestServer> {
+export async function startServer({
+  backend = backends[0] as Backend,
+  limits = {},
+  dataDir,
+  settings = {},
+  openStore,
+}: StartOptions = {}): Promise<TestServer> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'chat-e2e-')));
   const jwtSecret = randomBytes(32).toString('base64url');
+  const mongodbUri = backend.mongodbUri();
   const config: Config = {
     role: 'all',
     port: 0,
@@ -90,17 +102,22 @@ export async function startServer({ backend = backends[0] as Backend, limits = {
     dataDir: dir,
     production: false,
     jwtSecret,
-    redisUrl: null,
+    redis: null,
     redisKeyPrefix: 'chat:',
-    mongodbUri: backend.mongodbUri(),
+    mongodbUri,
+    mongodbDb: chooseMongoDbName(mongodbUri, null),
+    outboxRetentionSeconds: 7 * 24 * 60 * 60,
+    outboxRescanOverlapSeconds: 300,
+    readyTimeoutMs: 2000,
     // Tests do not need power-loss durability; crash tests run the real default in a child.
     sqliteSynchronous: 'NORMAL',
     outboxPollMs: 25,
     presence: { ttlSeconds: 30, heartbeatMs: 10_000 },
     lease: { ttlMs: 5000, renewMs: 1500 },
+    ...settings,
     limits: { ...defaultLimits, sendRatePerSecond: 10_000, sendBurst: 10_000, ...limits },
   };
-  const app = buildApp(config, { logger: pino({ level: 'silent' }) });
+  const app = buildApp(config, { logger: pino({ level: 'silent' }), openStore });
   const { port } = await app.start();
   const tokens = createTokenVerifier(jwtSecret);
   let stopped = false;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type {
   AppendOutcome,
+  Checkpoint,
   GroupRecord,
   MembershipChangeOutcome,
   MembershipRecord,
@@ -23,6 +24,8 @@ import type {
   UserGroupRecord,
   UserRecord,
 } from '../port.ts';
+import { checkFence } from '../fence.ts';
+import { outboxEventFromJson, outboxEventToJson } from '../outbox-codec.ts';
 import { checkLimit, toPage } from '../paging.ts';
 
 export interface SqliteStoreOptions {
@@ -54,7 +57,16 @@ export interface SqliteStoreOptions {
   readonly outboxBatchSize?: number | undefined;
 }
 
-const SCHEMA_VERSION = 1;
+/**
+ * 1: the first schema. 2: checkpoints gain `fence` (fencing tokens; see `claimCheckpoint`),
+ * and a claimed checkpoint with no position yet stores '' as its position.
+ */
+const SCHEMA_VERSION = 2;
+
+/** What turns a file of one version into the next, run inside the opening transaction. */
+const MIGRATIONS: Readonly<Record<number, string>> = {
+  1: 'ALTER TABLE checkpoints ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;',
+};
 
 // Every statement is idempotent so that processes opening the file at the same time (or an
 // older file) converge on the same schema. memberships is WITHOUT ROWID so that its user_id
@@ -100,7 +112,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
   name TEXT PRIMARY KEY NOT NULL,
-  position TEXT NOT NULL
+  position TEXT NOT NULL,
+  fence INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 `;
 // No index on groups (last_activity_at, id): listUserGroups starts from the user's memberships
@@ -152,12 +165,10 @@ interface OutboxRow {
   readonly event: string;
 }
 
-/** A message as JSON keeps it: `createdAt` in epoch ms, since JSON has no dates. */
-type StoredMessage = Omit<MessageRecord, 'createdAt'> & { readonly createdAt: number };
-
-type StoredOutboxEvent =
-  | { readonly type: 'message'; readonly message: StoredMessage }
-  | Exclude<OutboxEvent, { readonly type: 'message' }>;
+interface CheckpointRow {
+  readonly position: string;
+  readonly fence: number;
+}
 
 const toUser = (row: UserRow): UserRecord => ({ id: row.id, name: row.name });
 
@@ -189,21 +200,11 @@ const toMessage = (row: MessageRow): MessageRecord => ({
   createdAt: new Date(row.created_at),
 });
 
-function encodeEvent(event: OutboxEvent): string {
-  const stored: StoredOutboxEvent =
-    event.type === 'message'
-      ? { type: 'message', message: { ...event.message, createdAt: event.message.createdAt.getTime() } }
-      : event;
-  return JSON.stringify(stored);
-}
+const encodeEvent = (event: OutboxEvent): string => JSON.stringify(outboxEventToJson(event));
+const decodeEvent = (json: string): OutboxEvent => outboxEventFromJson(JSON.parse(json));
 
-function decodeEvent(json: string): OutboxEvent {
-  // Only this adapter writes the column, so the shape is the one encodeEvent produced.
-  const stored = JSON.parse(json) as StoredOutboxEvent;
-  return stored.type === 'message'
-    ? { type: 'message', message: { ...stored.message, createdAt: new Date(stored.message.createdAt) } }
-    : stored;
-}
+/** '' marks a checkpoint claimed before its first position was written. */
+const toCheckpoint = (row: CheckpointRow): Checkpoint => ({ position: row.position === '' ? null : row.position, fence: row.fence });
 
 /** Outbox positions are the decimal row id; anything else is a caller's bug. */
 function parsePosition(position: string): number {
@@ -250,6 +251,11 @@ export function createSqliteStore({
       const version = db.pragma('user_version', { simple: true });
       if (typeof version !== 'number' || version > SCHEMA_VERSION) {
         throw new Error(`${join(dataDir, 'chat.db')} has schema version ${String(version)}; this build knows ${SCHEMA_VERSION}`);
+      }
+      // A new file (version 0) gets the current schema from SCHEMA; an older one is migrated
+      // first, since SCHEMA's CREATE TABLE IF NOT EXISTS leaves existing tables as they are.
+      for (let from = version === 0 ? SCHEMA_VERSION : version; from < SCHEMA_VERSION; from += 1) {
+        db.exec(MIGRATIONS[from] as string);
       }
       db.exec(SCHEMA);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -344,10 +350,17 @@ export function createSqliteStore({
     ),
     acknowledge: db.prepare<[number]>('DELETE FROM outbox WHERE id <= ?'),
     backlog: db.prepare<[number], number>('SELECT count(*) FROM outbox WHERE id > ?').pluck(),
-    getCheckpoint: db.prepare<[string], string>('SELECT position FROM checkpoints WHERE name = ?').pluck(),
-    setCheckpoint: db.prepare<[string, string]>(
-      `INSERT INTO checkpoints (name, position) VALUES (?, ?)
-       ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
+    getCheckpoint: db.prepare<[string], CheckpointRow>('SELECT position, fence FROM checkpoints WHERE name = ?'),
+    // Both write only when the caller's fence is at least the stored one: otherwise the upsert's
+    // WHERE fails, nothing changes and `changes` is 0.
+    claimCheckpoint: db.prepare<[string, number]>(
+      `INSERT INTO checkpoints (name, position, fence) VALUES (?, '', ?)
+       ON CONFLICT (name) DO UPDATE SET fence = excluded.fence WHERE checkpoints.fence <= excluded.fence`,
+    ),
+    setCheckpoint: db.prepare<[string, string, number]>(
+      `INSERT INTO checkpoints (name, position, fence) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET position = excluded.position, fence = excluded.fence
+       WHERE checkpoints.fence <= excluded.fence`,
     ),
   };
 
@@ -531,9 +544,14 @@ export function createSqliteStore({
     sql.acknowledge.run(id);
   });
 
-  const setCheckpoint = writer((name: string, position: string): void => {
-    sql.setCheckpoint.run(name, position);
+  const claimCheckpoint = writer((name: string, fence: number): Checkpoint | null => {
+    if (sql.claimCheckpoint.run(name, fence).changes === 0) return null;
+    return toCheckpoint(sql.getCheckpoint.get(name) as CheckpointRow);
   });
+
+  const setCheckpoint = writer(
+    (name: string, position: string, fence: number): boolean => sql.setCheckpoint.run(name, position, fence).changes > 0,
+  );
 
   // --- outbox feed ------------------------------------------------------------------------
   const outbox: OutboxFeed = {
@@ -643,10 +661,14 @@ export function createSqliteStore({
 
     outbox,
     async getCheckpoint(name) {
-      return sql.getCheckpoint.get(name) ?? null;
+      const row = sql.getCheckpoint.get(name);
+      return row === undefined ? null : toCheckpoint(row);
     },
-    async setCheckpoint(name, position) {
-      setCheckpoint(name, position);
+    async claimCheckpoint(name, fence) {
+      return claimCheckpoint(name, checkFence(fence));
+    },
+    async setCheckpoint(name, position, fence) {
+      return setCheckpoint(name, position, checkFence(fence));
     },
 
     async ping() {
