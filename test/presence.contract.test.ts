@@ -57,6 +57,7 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise
 }
 
 const sorted = async (nodes: Promise<string[]>): Promise<string[]> => (await nodes).sort();
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One private cluster for the file, started by the first suite that needs it. */
 let clusterStarted: Promise<{ readonly cluster: TestRedisCluster; readonly client: Cluster }> | null = null;
@@ -303,6 +304,27 @@ describe.each(redisSetups)('Redis presence on $name: liveness', ({ client: getCl
     expect(node.instanceId).not.toBe(before);
     expect(node.instanceId.startsWith('paused@')).toBe(true);
     expect(await client.smembers(keys.group('paused-g1'))).toEqual([node.instanceId]);
+  });
+
+  test('registrations Redis lost while the alive key survived come back at the next refresh, and the gateway is told', async () => {
+    const node = createRedisPresence({ ...options('refreshed', client), refreshMs: 300 });
+    nodes.push(node);
+    let reregistered = 0;
+    node.onReregistered(() => {
+      reregistered += 1;
+    });
+    await node.addGroups(['refresh-g1', 'refresh-g2']);
+    await node.addUsers(['refresh-u']);
+    await sleep(700); // refreshes that found nothing missing tell nobody
+    expect(reregistered).toBe(0);
+    // One shard lost a group set and a user set (a restart without persistence); the alive
+    // key, on another shard, did not expire, so the heartbeat sees nothing wrong.
+    await client.del(keys.group('refresh-g2'));
+    await client.del(keys.user('refresh-u'));
+    expect(await directory.nodesForGroup('refresh-g2')).toEqual([]);
+    await waitFor(async () => (await directory.nodesForGroup('refresh-g2')).length === 1, 3000);
+    expect(await directory.nodesForUsers(['refresh-u'])).toEqual(['refreshed']);
+    await waitFor(async () => reregistered >= 1, 1000);
   });
 
   test('a lapsed node whose old id was not reaped yet still ends up registered, and the old id is reaped later', async () => {

@@ -43,15 +43,23 @@
  *   Readers do not need the sweep to be right, only to stay small.
  * - `close()` deletes the alive key first (readers stop routing here at once), then reaps its
  *   own registrations the same way.
+ * - Redis can also lose some registrations while the alive key survives: on a cluster the shard
+ *   holding a group's set restarts without persistence or fails over to a replica that had not
+ *   received the latest writes, while the alive keys live on another shard; or eviction under
+ *   maxmemory. The heartbeat cannot see that, so each node adds all its registrations again
+ *   every `refreshMs`, and right after a cluster node's connection failed; SADD answers whether
+ *   a member was missing, and when any was the gateway is told (`onReregistered`) so it repairs
+ *   what was not routed to it meanwhile. That is O(registrations) commands per `refreshMs`.
  *
  * Commands: addGroups(n) / addUsers(n) = n + 1 SADD; removeGroups / removeUsers = n + 1 SREM;
- * heartbeat = 1 SET; nodesForGroup = SMEMBERS + MGET; nodesForUsers = SUNION (one per bucket on
- * a cluster) + MGET.
+ * heartbeat = 1 SET; refresh = groups + users + 3 SADD; nodesForGroup = SMEMBERS + MGET;
+ * nodesForUsers = SUNION (one per bucket on a cluster) + MGET.
  */
 import { randomBytes } from 'node:crypto';
 import type { NodePresence, PresenceDirectory } from '../ports.ts';
 import { reportListenerError } from '../listeners.ts';
 import { checkKeyPrefix, isCluster, unlessOffline, type RedisClient } from '../redis-support.ts';
+import { pause } from '../../util/pause.ts';
 
 /**
  * User sets are spread over this many hash tags: enough that users spread over the shards of a
@@ -112,6 +120,12 @@ export interface RedisPresenceOptions {
   readonly keyPrefix?: string | undefined;
   /** How often this node reaps dead nodes' leftover registrations. @default 60_000 */
   readonly sweepMs?: number | undefined;
+  /**
+   * How often this node adds all its registrations again, restoring any Redis lost while the
+   * alive key survived (see the layout notes). Also run soon after a cluster node's connection
+   * fails. @default 60_000
+   */
+  readonly refreshMs?: number | undefined;
   /** Receives failures of background heartbeats and sweeps. @default console.error */
   readonly onError?: ((error: unknown) => void) | undefined;
 }
@@ -133,6 +147,7 @@ export function createRedisPresence({
   heartbeatMs = 10_000,
   keyPrefix = 'chat:',
   sweepMs = 60_000,
+  refreshMs = 60_000,
   onError = (error: unknown) => console.error('presence:', error),
 }: RedisPresenceOptions): RedisNodePresence {
   const ttlMs = Math.round(ttlSeconds * 1000);
@@ -147,8 +162,8 @@ export function createRedisPresence({
   const reregisteredListeners = new Set<() => void>();
   let closed = false;
 
-  /** SADDs for some ids of one kind, under the current instance id. */
-  const addAll = (kind: 'group' | 'user', ids: readonly string[]): Promise<unknown>[] => {
+  /** SADDs for some ids of one kind, under the current instance id; each answers how many were new. */
+  const addAll = (kind: 'group' | 'user', ids: readonly string[]): Promise<number>[] => {
     if (ids.length === 0) return [];
     const id = instanceId;
     const own = kind === 'group' ? keys.ownGroups(id) : keys.ownUsers(id);
@@ -163,13 +178,7 @@ export function createRedisPresence({
     await Promise.all([...addAll('group', [...groups]), ...addAll('user', [...users])]);
   };
 
-  const heartbeat = async (): Promise<void> => {
-    // XX: refresh only. A missing key means we lapsed and may have been reaped: start over
-    // under a new epoch rather than revive an id a sweep may be reaping right now.
-    const refreshed = await client.set(keys.alive(instanceId), nodeId, 'PX', ttlMs, 'XX');
-    if (refreshed !== null || closed) return;
-    instanceId = newInstanceId(nodeId);
-    await register();
+  const tellReregistered = (): void => {
     for (const listener of [...reregisteredListeners]) {
       try {
         listener();
@@ -177,6 +186,28 @@ export function createRedisPresence({
         reportListenerError(error);
       }
     }
+  };
+
+  const heartbeat = async (): Promise<void> => {
+    // XX: refresh only. A missing key means we lapsed and may have been reaped: start over
+    // under a new epoch rather than revive an id a sweep may be reaping right now.
+    const refreshed = await client.set(keys.alive(instanceId), nodeId, 'PX', ttlMs, 'XX');
+    if (refreshed !== null || closed) return;
+    instanceId = newInstanceId(nodeId);
+    await register();
+    tellReregistered();
+  };
+
+  /** Adds every registration again; tells the gateway when Redis had lost any of them. */
+  const refresh = async (): Promise<void> => {
+    const id = instanceId;
+    const added = await Promise.all([
+      client.sadd(keys.instances, id),
+      ...addAll('group', [...groups]),
+      ...addAll('user', [...users]),
+    ]);
+    // A lapse meanwhile (new epoch) is the heartbeat's to report.
+    if (!closed && id === instanceId && added.some((count) => count > 0)) tellReregistered();
   };
 
   const sweep = async (): Promise<number> => {
@@ -210,6 +241,42 @@ export function createRedisPresence({
   register().catch(onError);
   const stopHeartbeat = every(heartbeatMs, heartbeat);
   const stopSweep = every(sweepMs, sweep);
+  const stopRefresh = every(refreshMs, refresh);
+
+  // A cluster node's connection failed: the node may come back without our registrations (a
+  // restart without persistence, a failover). Refresh once it answers again, retrying with
+  // backoff while the cluster is down; one refresh at a time, one more if it failed again meanwhile.
+  const stopping = new AbortController();
+  let refreshing = false;
+  let refreshAgain = false;
+  const refreshSoon = async (): Promise<void> => {
+    if (refreshing) {
+      refreshAgain = true;
+      return;
+    }
+    refreshing = true;
+    try {
+      do {
+        refreshAgain = false;
+        for (let attempt = 0; !closed; attempt += 1) {
+          await pause(Math.min(200 * 2 ** attempt, 5000), stopping.signal);
+          if (closed) return;
+          try {
+            await refresh();
+            break;
+          } catch {
+            // Still down: try again.
+          }
+        }
+      } while (refreshAgain && !closed);
+    } finally {
+      refreshing = false;
+    }
+  };
+  const onNodeError = (): void => {
+    void refreshSoon();
+  };
+  if (isCluster(client)) client.on('node error', onNodeError);
   // A Redis that restarted (or failed over) may have lost every key: check at once rather than
   // at the next heartbeat, so routing to this node resumes as soon as the connection is back.
   const onReady = (): void => {
@@ -260,8 +327,11 @@ export function createRedisPresence({
       if (closed) return;
       closed = true;
       client.off('ready', onReady);
+      client.off('node error', onNodeError);
+      stopping.abort();
       stopHeartbeat();
       stopSweep();
+      stopRefresh();
       reregisteredListeners.clear();
       groups.clear();
       users.clear();

@@ -29,6 +29,9 @@
  *   ('-subscriber', '-node') or the master owning one of our channels' slots changed (a
  *   failover or a slot migration, after which the server dropped our subscription); it is
  *   sent once our own SSUBSCRIBE of every channel is confirmed on the rebuilt connections.
+ * In both modes a confirmation that fails or does not come is tried again with backoff (the
+ * client's own re-subscription is fire-and-forget and may have met a shard that was not ready
+ * yet): no later event may come to retry it for us.
  */
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster } from 'ioredis';
@@ -36,6 +39,8 @@ import { outboxEventFromJson, outboxEventToJson, type OutboxEventJson } from '..
 import type { DeliveryEvent, PubSub } from '../ports.ts';
 import { reportListenerError } from '../listeners.ts';
 import { isCluster, type RedisClient } from '../redis-support.ts';
+import { pause } from '../../util/pause.ts';
+import { withTimeout } from '../../util/timeout.ts';
 import { createFenceGate } from './fence.ts';
 
 export interface RedisPubSubOptions {
@@ -50,6 +55,14 @@ export interface RedisPubSubOptions {
   readonly onStale?: ((fence: number, highest: number) => void) | undefined;
   /** Told about a message that could not be decoded (it is dropped). @default reports it as uncaught */
   readonly onInvalid?: ((error: unknown) => void) | undefined;
+  /**
+   * How long one attempt to confirm the subscriptions after a reconnect may take before it is
+   * tried again (with backoff, until it succeeds): a confirmation can be refused (a shard still
+   * reporting CLUSTERDOWN, a server still loading) or, in ioredis, never answered (an SSUBSCRIBE
+   * redirected with MOVED, `DataHandler.js` returnError).
+   * @default 5000
+   */
+  readonly confirmTimeoutMs?: number | undefined;
 }
 
 interface Wire {
@@ -74,6 +87,7 @@ export function createRedisPubSub({
   subscribeClient,
   onStale = () => {},
   onInvalid = reportListenerError,
+  confirmTimeoutMs = 5000,
 }: RedisPubSubOptions): PubSub {
   const sharded = isCluster(subscribeClient);
   if (sharded !== isCluster(publishClient)) throw new TypeError('publishClient and subscribeClient must both be clusters or both not');
@@ -136,21 +150,40 @@ export function createRedisPubSub({
       }
     }
   };
-  /** Confirms every active channel on the (re)built connections, then notifies once. */
-  const confirmAndNotify = (): void => {
-    const active = [...channels.keys()];
-    const confirmed = listen(active);
-    confirmed.then(
-      () => {
-        if (closed) return;
-        for (const channel of active) owners.set(channel, sharded ? ownerOf(channel) : undefined);
-        notify();
-      },
-      // The connection dropped again before confirming; the next ready tries again.
-      () => {
-        interrupted = true;
-      },
-    );
+  const closing = new AbortController();
+  let repairing = false;
+  let repairAgain = false;
+  /**
+   * Subscribes every active channel again on the (re)built connections until that is confirmed,
+   * then notifies once. Our SUBSCRIBE both confirms the client's own re-subscription and redoes
+   * it where that failed. A reconnect while this runs makes it run once more afterwards, so the
+   * notification always comes after the newest connection's subscriptions are confirmed.
+   */
+  const repair = async (): Promise<void> => {
+    if (repairing) {
+      repairAgain = true;
+      return;
+    }
+    repairing = true;
+    try {
+      do {
+        repairAgain = false;
+        for (let attempt = 0; !closed; attempt += 1) {
+          const active = [...channels.keys()];
+          try {
+            await withTimeout(listen(active), confirmTimeoutMs, 'subscriptions not confirmed in time');
+          } catch {
+            await pause(Math.min(100 * 2 ** attempt, 2000), closing.signal);
+            continue;
+          }
+          for (const channel of active) owners.set(channel, sharded ? ownerOf(channel) : undefined);
+          if (!repairAgain) notify();
+          break;
+        }
+      } while (repairAgain && !closed);
+    } finally {
+      repairing = false;
+    }
   };
   const onDown = (): void => {
     interrupted = true;
@@ -160,7 +193,7 @@ export function createRedisPubSub({
     const moved = sharded && [...channels.keys()].some((channel) => owners.get(channel) !== ownerOf(channel));
     if (!interrupted && !moved) return;
     interrupted = false;
-    confirmAndNotify();
+    void repair();
   };
   const downEvents = sharded ? ['-subscriber', '-node', 'close', 'reconnecting', 'end'] : ['close', 'reconnecting', 'end'];
   const readyEvent = sharded ? 'subscribersReady' : 'ready';
@@ -219,6 +252,7 @@ export function createRedisPubSub({
     async close() {
       if (closed) return;
       closed = true;
+      closing.abort();
       subscribeClient.off(messageEvent, onMessage);
       for (const event of downEvents) subscribeClient.off(event, onDown);
       subscribeClient.off(readyEvent, onReady);
