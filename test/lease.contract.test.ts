@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createLocalLease } from '../src/delivery/lease/memory.ts';
 import { createRedisLease, leaseKeys, type RedisLeaseOptions } from '../src/delivery/lease/redis.ts';
 import type { RelayLease } from '../src/delivery/ports.ts';
-import type { RedisClient } from '../src/delivery/redis-support.ts';
+import type { RedisClient } from '../src/delivery/redis/support.ts';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
 import { disposeAll } from './support/server.ts';
 

@@ -362,7 +362,7 @@ describe('follow decisions (the fallback after a lost resume point)', () => {
   it('takes every record committed after E, even one created before E by a slower, skewed writer', () => {
     // E: created (by one app server's clock) at W and streamed. r: committed after E by another
     // server whose clock runs S behind, its transaction L long: createdAt(r) = W - L - 2S at
-    // worst (see store.ts). With the overlap at least L + 2S, r is in the window; one ms less
+    // worst (see outbox.ts). With the overlap at least L + 2S, r is in the window; one ms less
     // overlap than that bound and it would not be.
     const W = 100 * minute;
     const L = 90_000;

@@ -18,7 +18,7 @@ import {
   type RedisNodePresence,
   type RedisPresenceOptions,
 } from '../src/delivery/presence/redis.ts';
-import type { RedisClient } from '../src/delivery/redis-support.ts';
+import type { RedisClient } from '../src/delivery/redis/support.ts';
 import { startRedis } from './support/redis.ts';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
 import { disposeAll } from './support/server.ts';

@@ -253,7 +253,7 @@ export interface OutboxFeed {
    * resume point left the oplog) it yields the records group by group. After such a loss it
    * re-reads a window that starts safely before `after`, so records up to `after` may come again
    * (each group's as one contiguous run in commit order); consumers drop them by identity
-   * (gateways by message seq). See `mongo/store.ts`.
+   * (gateways by message seq). See `mongo/outbox.ts`.
    */
   follow(after: string | null, signal: AbortSignal): AsyncIterable<readonly OutboxRecord[]>;
   /**

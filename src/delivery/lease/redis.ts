@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LeaseGrant, RelayLease } from '../ports.ts';
-import { checkKeyPrefix, unlessOffline, type RedisClient } from '../redis-support.ts';
+import { checkKeyPrefix, unlessOffline, type RedisClient } from '../redis/support.ts';
 
 /**
  * Takes the lease if nobody holds it, with a new fence above the floor; if this holder already

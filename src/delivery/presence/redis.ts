@@ -58,7 +58,7 @@
 import { randomBytes } from 'node:crypto';
 import type { NodePresence, PresenceDirectory } from '../ports.ts';
 import { reportListenerError } from '../listeners.ts';
-import { checkKeyPrefix, isCluster, unlessOffline, type RedisClient } from '../redis-support.ts';
+import { checkKeyPrefix, isCluster, unlessOffline, type RedisClient } from '../redis/support.ts';
 import { pause } from '../../util/pause.ts';
 
 /**

@@ -38,7 +38,7 @@ import type { Cluster } from 'ioredis';
 import { outboxEventFromJson, outboxEventToJson, type OutboxEventJson } from '../../storage/outbox-codec.ts';
 import type { DeliveryEvent, PubSub } from '../ports.ts';
 import { reportListenerError } from '../listeners.ts';
-import { isCluster, type RedisClient } from '../redis-support.ts';
+import { isCluster, type RedisClient } from '../redis/support.ts';
 import { pause } from '../../util/pause.ts';
 import { withTimeout } from '../../util/timeout.ts';
 import { createFenceGate } from './fence.ts';

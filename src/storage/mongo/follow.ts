@@ -1,7 +1,7 @@
 /**
- * The decisions `outbox.follow` in `store.ts` makes, as pure functions so that
+ * The decisions `outbox.follow` in `outbox.ts` makes, as pure functions so that
  * `test/mongo-unit.test.ts` checks them without a server. The argument for why they are
- * correct is in `store.ts`, "Following the outbox". Which errors fall back or retry is
+ * correct is in the header of `outbox.ts`. Which errors fall back or retry is
  * `followErrorAction` in `errors.ts`.
  */
 import type { Timestamp } from 'mongodb';
@@ -22,7 +22,7 @@ export type ReadPlan =
 /**
  * Where to read from. `overlapMs` is how far before the watermark the collection read starts:
  * at least the longest time from a record's `createdAt` to its commit plus twice the largest
- * clock error between two app servers (see `store.ts`).
+ * clock error between two app servers (see `outbox.ts`).
  */
 export function planRead(position: OutboxPosition, overlapMs: number): ReadPlan {
   if (position.token !== undefined) return { mode: 'stream', startAfter: position.token };

@@ -66,7 +66,7 @@ export interface OutboxKey {
  * (BSON compares embedded documents field by field, in order: "Comparison/Sort Order",
  * Objects). `event` is the `outbox-codec.ts` JSON form. `createdAt` is the adapter's clock
  * when the record was appended inside its transaction: it drives the TTL index and is the
- * time watermark of the fallback read (see `store.ts`); it is not the domain's `now`, which
+ * time watermark of the fallback read (see `outbox.ts`); it is not the domain's `now`, which
  * tests may set in the past.
  */
 export interface OutboxDoc {

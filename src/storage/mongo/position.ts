@@ -4,7 +4,7 @@
  */
 import { BSON, Timestamp } from 'mongodb';
 
-/** How far a collection read (see `store.ts`, "Following the outbox") has got. */
+/** How far a collection read (see `outbox.ts`) has got. */
 export interface RescanProgress {
   /** T0: the operation time the read fixed first; its change stream starts there (inclusive). */
   readonly at: Timestamp;
@@ -21,7 +21,7 @@ export interface RescanProgress {
 export interface OutboxPosition {
   /**
    * Epoch ms: the `createdAt` of the last record taken from the change stream. Every record
-   * committed after it was created after `watermark - overlap` (see `store.ts`). Null before
+   * committed after it was created after `watermark - overlap` (see `outbox.ts`). Null before
    * any: a follower that has read nothing from a stream reads from the oldest record kept.
    */
   readonly watermark: number | null;

@@ -32,10 +32,10 @@
  * transaction reads the newest local snapshot and waits for its majority at commit, 4), plus on
  * average about one round trip for the next winner's retry to take its snapshot after that
  * commit: about 7 round trips per send, where the global counter made it 9 for all groups
- * together. Per group, at the issue's measured 0.25-0.3 ms per round trip on one host and
- * 0.55-1.1 ms on a 3-node replica set:
+ * together. The issue's figures for that old chain (9 round trips: 350-500 sends/s on one host,
+ * 100-200 on a 3-node replica set) put a round trip at 0.22-0.32 ms and 0.55-1.1 ms; per group:
  *
- *   one host:           1 / (7 x 0.25..0.3 ms)  = about 480-570 sends/s per group
+ *   one host:           1 / (7 x 0.22..0.32 ms) = about 450-650 sends/s per group
  *   3-node replica set: 1 / (7 x 0.55..1.1 ms)  = about 130-260 sends/s per group
  *
  * (before: 350-500 and 100-200 sends/s for the whole deployment). A burst of N sends to one
@@ -46,47 +46,8 @@
  * included, is keyed by group). These figures are arithmetic on those round-trip times, not
  * measured here: no MongoDB server runs in this environment.
  *
- * Following the outbox: commit order without a global key
- * -------------------------------------------------------
- * The relay needs every record at least once, each group's in commit order. Outbox `_id`s are
- * `{ g, n }` (n: the group's `outboxSeq`, consecutive in the group's commit order since the group
- * write serialises them), and `createdAt` is this process's clock when the record was appended,
- * inside its transaction.
- *
- * - Live: a change stream on the outbox (16) gives every insert in commit order. A record taken
- *   from it has the position { watermark: its createdAt, token: its resume token }; following
- *   from that position resumes the stream right after the token (18).
- * - From nothing, or when the stream cannot continue (its resume point left the oplog, 286, and
- *   the other non-resumable cases of `errors.ts`, 20; an invalidate, 18): read the collection,
- *   then stream. A probe read in a causally consistent session fixes T0, an operation time
- *   every later read of the session is after (8), so the collection reads see every commit up
- *   to T0, and a change stream from `startAtOperationTime: T0` (inclusive, 19) sees every commit
- *   from T0 on: nothing falls between them. The collection read takes every group that has a
- *   record created at or after `watermark - overlap`, in group id order, and each group's
- *   records from its first in that window, in n order (the `_id` index range of the group, 24).
- *   Records from it carry { the same watermark, rescan: T0 and the last (g, n) yielded }, so a
- *   follower resumed there skips what was yielded and streams from the same T0; should that T0
- *   have left the oplog too, it reads the whole window again.
- * - Why the window holds every record committed after the last one streamed, E: a record r
- *   committed after E has createdAt_r >= commit_r - L - S >= commit_E - L - S >=
- *   createdAt_E - L - 2S (true times; S: the largest error of an app server's clock, L: the
- *   longest time from reading createdAt to the commit). createdAt is read inside the
- *   transaction, after its first statement, and the server aborts a transaction older than
- *   transactionLifetimeLimitSeconds (60 s by default, checked every 30 s: at most about 90 s,
- *   23), so L <= 90 s. `rescanOverlapSeconds` (default 300 s, OUTBOX_RESCAN_OVERLAP_SECONDS) is
- *   L + 2S with S up to 105 s; raise it with transactionLifetimeLimitSeconds or for worse clocks.
- *   Cluster time plays no part in the window: it orders commits, but a document cannot carry the
- *   cluster time of its own commit.
- * - Repeats, and why they are harmless: the window re-reads records from before E (the overlap),
- *   and the stream from T0 re-delivers records the collection read yielded. Either way what
- *   repeats is, per group, one contiguous run in commit order (a group's records from its first
- *   in the window, all of them). Gateways drop repeated messages by seq, and a repeated
- *   membership change comes with the later changes of its group behind it (see `relay.ts`).
- *   Within the window the order across groups is by group, not by commit: nothing downstream
- *   orders across groups (gateways order by each group's seq and repair gaps from the store).
- * - Expiry: records older than `outboxRetentionSeconds` are deleted by the TTL index (15). A
- *   window that starts before that may have lost records: the follower warns
- *   (OUTBOX_RECORDS_EXPIRED) and continues; clients still get those messages from history.
+ * Following the outbox without a global key: `outbox.ts`, whose header argues why a change stream
+ * plus a collection read from a time watermark (with overlap) yields every record at least once.
  *
  * MongoDB behaviour this file relies on, with the manual page that documents it (and, for driver
  * behaviour, the file of node_modules/mongodb/lib it was read from):
@@ -172,21 +133,8 @@
  *    ($match on constants) runs once per input document and uses the foreign collection's
  *    indexes. "$lookup" (Transactions; Correlated Subqueries Using Concise Syntax).
  */
-import { MaxKey, ReadConcern, ReadPreference, WriteConcern } from 'mongodb';
-import type {
-  AnyBulkWriteOperation,
-  ChangeStream,
-  ChangeStreamDropDatabaseDocument,
-  ChangeStreamDropDocument,
-  ChangeStreamInsertDocument,
-  ChangeStreamInvalidateDocument,
-  ChangeStreamOptions,
-  ChangeStreamRenameDocument,
-  ClientSession,
-  Filter,
-  MongoClient,
-  TransactionOptions,
-} from 'mongodb';
+import { ReadConcern, ReadPreference, WriteConcern } from 'mongodb';
+import type { AnyBulkWriteOperation, ClientSession, Filter, MongoClient, TransactionOptions } from 'mongodb';
 import { checkFence } from '../fence.ts';
 import { outboxEventToJson } from '../outbox-codec.ts';
 import type {
@@ -196,8 +144,6 @@ import type {
   MembershipChangeOutcome,
   MessageRecord,
   OutboxEvent,
-  OutboxFeed,
-  OutboxRecord,
   Page,
   PageRequest,
   Store,
@@ -205,42 +151,22 @@ import type {
   UserRecord,
 } from '../port.ts';
 import { checkLimit, toPage } from '../paging.ts';
-import { pause } from '../../util/pause.ts';
-import { followErrorAction, isDuplicateKey, isIndexOptionsConflict, isNamespaceExists } from './errors.ts';
-import {
-  afterLostHistory,
-  afterRescanRecord,
-  afterStreamRecord,
-  firstToRead,
-  insertsUntilEnd,
-  mayHaveExpired,
-  planRead,
-  retryDelayMs,
-} from './follow.ts';
+import { isDuplicateKey, isIndexOptionsConflict, isNamespaceExists } from './errors.ts';
 import {
   toGroup,
   toMembership,
   toMessage,
   toMessageDoc,
-  toOutboxRecord,
   toUser,
   type CheckpointDoc,
   type GroupDoc,
   type MembershipDoc,
   type MessageDoc,
   type OutboxDoc,
-  type OutboxKey,
   type UserDoc,
 } from './mapping.ts';
-import {
-  decodeGroupKey,
-  decodePosition,
-  encodeGroupKey,
-  encodePosition,
-  START,
-  type OutboxPosition,
-  type RescanProgress,
-} from './position.ts';
+import { createOutboxFeed, outboxKey } from './outbox.ts';
+import { decodeGroupKey, encodeGroupKey } from './position.ts';
 
 export interface MongoStoreOptions {
   /**
@@ -261,7 +187,7 @@ export interface MongoStoreOptions {
    * How far before the last streamed record the outbox is read again when the change stream
    * cannot resume: at least the longest time from a record's creation to its commit (the
    * server's transactionLifetimeLimitSeconds, up to 1.5 times it) plus twice the largest clock
-   * error between app servers. See "Following the outbox" above.
+   * error between app servers. See `outbox.ts`.
    * @default 300
    */
   readonly rescanOverlapSeconds?: number | undefined;
@@ -282,41 +208,6 @@ const TRANSACTION_OPTIONS: TransactionOptions = {
   readPreference: ReadPreference.primary,
 };
 
-/** What the outbox change stream passes on: inserts, and the events that end the stream (18). */
-type OutboxChange =
-  | ChangeStreamInsertDocument<OutboxDoc>
-  | ChangeStreamDropDocument
-  | ChangeStreamRenameDocument
-  | ChangeStreamDropDatabaseDocument
-  | ChangeStreamInvalidateDocument;
-
-const OUTBOX_PIPELINE = [
-  { $match: { operationType: { $in: ['insert', 'drop', 'rename', 'dropDatabase', 'invalidate'] } } },
-];
-
-const ABORTED = Symbol('aborted');
-
-/** The stream's next change, or ABORTED as soon as `signal` aborts (the stream is closed after). */
-async function nextChange(
-  stream: ChangeStream<OutboxDoc, OutboxChange>,
-  signal: AbortSignal,
-): Promise<OutboxChange | typeof ABORTED> {
-  if (signal.aborted) return ABORTED;
-  const next = stream.next();
-  // After an abort the stream is closed under this call and it rejects with nobody waiting.
-  next.catch(() => undefined);
-  let onAbort = (): void => undefined;
-  const aborted = new Promise<typeof ABORTED>((resolve) => {
-    onAbort = () => resolve(ABORTED);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([next, aborted]);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-}
-
 /** Concurrent upserts of one `_id` may fail with 11000 once; repeating then matches (11). */
 async function upsertRetrying<T>(write: () => Promise<T>): Promise<T> {
   try {
@@ -326,9 +217,6 @@ async function upsertRetrying<T>(write: () => Promise<T>): Promise<T> {
     return write();
   }
 }
-
-/** An outbox `_id`, with its fields in the order the index sorts by (24). */
-const outboxKey = (g: string, n: number): OutboxKey => ({ g, n });
 
 /** What the send path's first statement reads (aggregate on groups, 26). */
 interface SendCheck {
@@ -421,7 +309,7 @@ export async function createMongoStore({
    * caller took `n` from the group document's `outboxSeq` in the same transaction, so the write
    * that numbers it is the one that serialises the group's changes (3), and no document outside
    * the group is written. `createdAt` is read here, inside the transaction after its first
-   * statement, which bounds the time to the commit (23; see "Following the outbox").
+   * statement, which bounds the time to the commit (23; see `outbox.ts`).
    */
   async function appendOutbox(session: ClientSession, groupId: string, n: number, event: OutboxEvent): Promise<void> {
     await outbox.insertOne({ _id: outboxKey(groupId, n), event: outboxEventToJson(event), createdAt: new Date() }, { session });
@@ -465,181 +353,7 @@ export async function createMongoStore({
   }
 
   // --- outbox feed ------------------------------------------------------------------------------
-  const closing = new AbortController();
-  const openStreams = new Set<ChangeStream<OutboxDoc, OutboxChange>>();
-
-  /** Warns once per collection read whose window may reach past what the TTL kept (15). */
-  const warnIfExpired = (from: Date | null): void => {
-    if (!mayHaveExpired(from, Date.now(), retentionMs)) return;
-    process.emitWarning(
-      `the relay reads the outbox from ${from?.toISOString()}, but records older than ` +
-        `${outboxRetentionSeconds} s may have expired before it read them; ` +
-        'raise outboxRetentionSeconds above the longest relay outage',
-      { code: 'OUTBOX_RECORDS_EXPIRED' },
-    );
-  };
-
-  /**
-   * Follows the outbox: the change stream while it can resume, a collection read followed by a
-   * stream from its T0 when it cannot. The argument is in the header, "Following the outbox";
-   * the decisions are the pure functions of `follow.ts`.
-   */
-  async function* follow(after: string | null, outer: AbortSignal): AsyncGenerator<readonly OutboxRecord[]> {
-    const signal = AbortSignal.any([outer, closing.signal]);
-    let position: OutboxPosition = after === null ? START : decodePosition(after);
-    let attempt = 0;
-
-    while (!signal.aborted) {
-      let stream: ChangeStream<OutboxDoc, OutboxChange> | undefined;
-      let failed = false;
-      try {
-        const plan = planRead(position, overlapMs);
-        const options: ChangeStreamOptions = { batchSize: outboxBatchSize };
-        if (plan.mode === 'stream') {
-          options.startAfter = plan.startAfter;
-        } else {
-          const session = client.startSession({ causalConsistency: true });
-          try {
-            // T0: every read below sees at least every commit up to it (8).
-            await outbox.findOne({}, { session, signal, projection: { _id: 1 } });
-            const fresh = session.operationTime;
-            // A resumed read streams from its original T0: what it skips was yielded before it.
-            const t0 = plan.resume?.at ?? fresh;
-            warnIfExpired(plan.from);
-            for await (const batch of rescan(session, plan.from, plan.resume, signal)) {
-              if (signal.aborted) return;
-              const records = batch.map((doc) => {
-                if (t0 !== undefined) position = afterRescanRecord(position, t0, doc._id);
-                return toOutboxRecord(doc, encodePosition(position));
-              });
-              yield records;
-            }
-            // Without a T0 (a server that sends no operationTime) the stream starts "now"; that
-            // can only happen on deployments without change streams, where watch fails anyway.
-            if (t0 !== undefined) options.startAtOperationTime = t0;
-          } finally {
-            await session.endSession();
-          }
-          if (signal.aborted) return;
-        }
-
-        stream = outbox.watch<OutboxDoc, OutboxChange>(OUTBOX_PIPELINE, options);
-        openStreams.add(stream);
-        for (;;) {
-          const first = await nextChange(stream, signal);
-          if (first === ABORTED) return;
-          // Take what the last getMore already buffered as well (no round trip), for one batch.
-          const changes: OutboxChange[] = [first];
-          while (changes.length < outboxBatchSize && stream.bufferedCount() > 0) {
-            const more = await stream.tryNext();
-            if (more === null) break;
-            changes.push(more);
-          }
-          const { inserts, ended } = insertsUntilEnd(changes);
-          const batch = inserts.map((change) => {
-            position = afterStreamRecord(change.fullDocument.createdAt, change._id);
-            return toOutboxRecord(change.fullDocument, encodePosition(position));
-          });
-          attempt = 0;
-          if (batch.length > 0) yield batch;
-          if (ended) {
-            // The collection was dropped or renamed (18): read it again from the watermark.
-            position = afterLostHistory(position);
-            break;
-          }
-        }
-      } catch (error) {
-        if (signal.aborted) return;
-        const action = followErrorAction(error);
-        if (action === 'fail') throw error;
-        if (action === 'fallback') position = afterLostHistory(position);
-        failed = true;
-      } finally {
-        if (stream !== undefined) {
-          const open = stream;
-          // close() kills the server cursor, a round trip that waits for server selection while
-          // the server is unreachable: once aborted the iterator ends at once and lets it finish.
-          const closed = open
-            .close()
-            .catch(() => undefined)
-            .finally(() => openStreams.delete(open));
-          if (!signal.aborted) await closed;
-        }
-      }
-      // After the failed stream is closed, not while it is still open.
-      if (failed) {
-        await pause(retryDelayMs(attempt), signal);
-        attempt += 1;
-      }
-    }
-  }
-
-  /**
-   * The collection read: the groups with a record created at or after `from` (every group when
-   * null), in id order, each from its first record in the window (or after where a resumed read
-   * stopped), in n order, in batches of up to outboxBatchSize across groups.
-   */
-  async function* rescan(
-    session: ClientSession,
-    from: Date | null,
-    resume: RescanProgress | null,
-    signal: AbortSignal,
-  ): AsyncGenerator<OutboxDoc[]> {
-    // Only documents with a `{ g, n }` key: ones left by the counter-keyed outbox of earlier
-    // versions are not this reader's to relay (see README, "Upgrading").
-    const window: Filter<OutboxDoc> = from === null ? { '_id.g': { $type: 'string' } } : { createdAt: { $gte: from }, '_id.g': { $type: 'string' } };
-    const firsts = outbox.aggregate<{ _id: string; first: number }>(
-      [
-        { $match: window },
-        { $group: { _id: '$_id.g', first: { $min: '$_id.n' } } },
-        ...(resume === null ? [] : [{ $match: { _id: { $gte: resume.g } } }]),
-        { $sort: { _id: 1 } },
-      ],
-      // A long outage can put many groups in the window: the $group may spill to disk.
-      { session, signal, allowDiskUse: true, batchSize: outboxBatchSize },
-    );
-    let batch: OutboxDoc[] = [];
-    for await (const { _id: g, first } of firsts) {
-      let next = firstToRead(g, first, resume);
-      for (;;) {
-        // The group's range of the _id index (24). The typed Filter cannot express MaxKey for n.
-        const range = { _id: { $gte: outboxKey(g, next), $lte: { g, n: new MaxKey() } } } as unknown as Filter<OutboxDoc>;
-        const docs = await outbox
-          .find(range, { session, signal })
-          .sort({ _id: 1 })
-          .limit(outboxBatchSize)
-          .toArray();
-        batch.push(...docs);
-        if (batch.length >= outboxBatchSize) {
-          yield batch;
-          batch = [];
-        }
-        const last = docs.at(-1);
-        if (last === undefined || docs.length < outboxBatchSize) break;
-        next = last._id.n + 1;
-      }
-    }
-    if (batch.length > 0) yield batch;
-  }
-
-  const outboxFeed: OutboxFeed = {
-    follow,
-    async acknowledge(position) {
-      // Nothing to delete: the TTL index removes outbox documents once they are older than
-      // outboxRetentionSeconds, acknowledged or not. Deleting here would save space but would
-      // also take away what a second follower, or a relay restarted from an older checkpoint,
-      // still needs to read. The position is still checked, as the embedded adapter does.
-      decodePosition(position);
-    },
-    async backlog(after) {
-      // An estimate: records created after the last streamed one. Commit order and createdAt
-      // order differ by up to the overlap (see the header), so it can be off by what was sent
-      // in that time; it is a lag gauge, not a count the relay relies on.
-      const { watermark } = after === null ? START : decodePosition(after);
-      if (watermark === null) return outbox.estimatedDocumentCount();
-      return outbox.countDocuments({ createdAt: { $gt: new Date(watermark) } });
-    },
-  };
+  const followers = createOutboxFeed({ client, outbox, overlapMs, retentionMs, batchSize: outboxBatchSize });
 
   // --- the store --------------------------------------------------------------------------------
   return {
@@ -909,7 +623,7 @@ export async function createMongoStore({
       return doc === null ? null : toMembership(doc);
     },
 
-    outbox: outboxFeed,
+    outbox: followers.feed,
     async getCheckpoint(name): Promise<Checkpoint | null> {
       const doc = await checkpoints.findOne({ _id: name });
       return doc === null ? null : { position: doc.position ?? null, fence: doc.fence ?? 0 };
@@ -930,8 +644,7 @@ export async function createMongoStore({
     },
     async close() {
       // Only the followers are ours; the client belongs to the composition root.
-      closing.abort();
-      await Promise.all([...openStreams].map((stream) => stream.close().catch(() => undefined)));
+      await followers.close();
     },
   };
 }

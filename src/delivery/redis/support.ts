@@ -1,5 +1,5 @@
 /**
- * What the Redis adapters (`pubsub/redis.ts`, `presence/redis.ts`, `lease/redis.ts`) share: the
+ * What the Redis adapters (`../pubsub/redis.ts`, `../presence/redis.ts`, `../lease/redis.ts`) share: the
  * client type they accept and the rules their keys follow so that one layout serves a single
  * Redis, a Sentinel-managed primary and Redis Cluster alike.
  *

@@ -16,8 +16,8 @@
  * outage meanwhile (`status`).
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { RedisTarget } from '../config.ts';
-import type { RedisClient } from './redis-support.ts';
+import type { RedisTarget } from '../../config.ts';
+import type { RedisClient } from './support.ts';
 
 export interface RedisClients {
   readonly command: RedisClient;
