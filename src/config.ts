@@ -66,7 +66,18 @@ export type RedisTarget =
       readonly sentinelPassword: string | null;
     }
   /** Redis Cluster (sharded pub/sub): `REDIS_CLUSTER_NODES`. */
-  | { readonly mode: 'cluster'; readonly nodes: readonly HostPort[]; readonly password: string | null };
+  | {
+      readonly mode: 'cluster';
+      readonly nodes: readonly HostPort[];
+      readonly password: string | null;
+      /**
+       * How often the clients re-read the slot map (`REDIS_CLUSTER_REFRESH_MS`). A slot moved by
+       * resharding drops the shard subscriptions in it without an error anyone sees: the
+       * subscriber learns the move, subscribes on the new owner and reports the possible loss at
+       * its next refresh. @default 5000
+       */
+      readonly refreshMs: number;
+    };
 
 export interface Config {
   readonly role: Role;
@@ -164,7 +175,14 @@ function redisTarget(env: Env): RedisTarget | null {
   if (chosen.length > 1) throw new ConfigError(`Set only one of ${chosen.join(', ')}: they name different Redis deployments.`);
   const password = env['REDIS_PASSWORD'] || null;
   if (env['REDIS_URL']) return { mode: 'single', url: env['REDIS_URL'] };
-  if (env['REDIS_CLUSTER_NODES']) return { mode: 'cluster', nodes: hostPorts(env, 'REDIS_CLUSTER_NODES'), password };
+  if (env['REDIS_CLUSTER_NODES']) {
+    return {
+      mode: 'cluster',
+      nodes: hostPorts(env, 'REDIS_CLUSTER_NODES'),
+      password,
+      refreshMs: positiveInt(env, 'REDIS_CLUSTER_REFRESH_MS', 5000),
+    };
+  }
   if (env['REDIS_SENTINELS']) {
     const name = env['REDIS_SENTINEL_NAME'];
     if (!name) throw new ConfigError('REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the name of the monitored primary (e.g. mymaster).');

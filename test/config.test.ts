@@ -88,7 +88,10 @@ describe('loadConfig: backends', () => {
         { host: '::1', port: 7002 },
       ],
       password: 'pw',
+      refreshMs: 5000,
     });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_CLUSTER_REFRESH_MS: '1' }).redis).toMatchObject({ refreshMs: 1 });
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_CLUSTER_REFRESH_MS: '0' })).toThrow(ConfigError);
     expect(loadConfig({ REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_NAME: 'mymaster', REDIS_SENTINEL_PASSWORD: 'spw' }).redis).toEqual({
       mode: 'sentinel',
       sentinels: [

@@ -75,7 +75,8 @@ const privateCluster = (): Promise<TestRedisCluster> => (clusterStarted ??= star
 async function clusterPubSub(options: { readonly cluster?: TestRedisCluster } = {}): Promise<{ pubsub: PubSub; subscribeClient: Cluster }> {
   const cluster = options.cluster ?? (await privateCluster());
   const publishClient = await cluster.client();
-  const subscribeClient = await cluster.client({ shardedSubscribers: true });
+  // As the app's clients do (REDIS_CLUSTER_REFRESH_MS), shorter: a moved slot is noticed at a refresh.
+  const subscribeClient = await cluster.client({ shardedSubscribers: true, slotsRefreshInterval: 1000 });
   const pubsub = createRedisPubSub({ publishClient, subscribeClient });
   disposers.push(() => pubsub.close());
   return { pubsub, subscribeClient };
@@ -355,6 +356,34 @@ describe('Redis PubSub on a cluster across a master restart', () => {
     await waitFor(() => kept.length === 2, 10_000);
     expect(kept[1]).toEqual(after);
     expect(resubscribed).toBe(1);
+  }, 60_000);
+
+  test("fires onResubscribed after the channel's slot moved to another master, and delivers what is published after", async () => {
+    const cluster = await startRedisCluster();
+    const { pubsub } = await clusterPubSub({ cluster });
+    const channel = newChannel();
+    const kept: DeliveryEvent[] = [];
+    await pubsub.subscribe(channel, (event) => kept.push(event));
+    let resubscribed = 0;
+    pubsub.onResubscribed(() => {
+      resubscribed += 1;
+    });
+    await pubsub.publish(channel, message());
+    await waitFor(() => kept.length === 1);
+
+    // Resharding moves the slot: the old owner drops our shard subscription, the client learns
+    // the new owner at its next topology refresh and subscribes there.
+    const slot = calculateSlot(channel);
+    const from = await cluster.masterOf(slot);
+    const movedAt = Date.now();
+    await cluster.moveSlot(slot, (from + 1) % cluster.nodes.length);
+    await waitFor(() => resubscribed >= 1, 20_000);
+    console.info(`onResubscribed fired ${Date.now() - movedAt} ms after the slot moved`);
+
+    const after = message();
+    await pubsub.publish(channel, after);
+    await waitFor(() => kept.length === 2, 10_000);
+    expect(kept[1]).toEqual(after);
   }, 60_000);
 
   test('spreads node channels over the shards: SPUBLISH reaches only the owning master', async () => {

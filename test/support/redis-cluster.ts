@@ -32,6 +32,12 @@ export interface TestRedisCluster {
   client(options?: ClusterOptions): Promise<Cluster>;
   /** The node (index into `nodes`) that serves `slot` as master now. */
   masterOf(slot: number): Promise<number>;
+  /**
+   * Moves one slot (and its keys) to another master, as resharding does (CLUSTER SETSLOT
+   * IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE on every node), and waits until every node
+   * agrees on the new owner.
+   */
+  moveSlot(slot: number, toIndex: number): Promise<void>;
   /** kill -9 a node; resolves once it has exited. */
   kill(index: number): Promise<void>;
   /** Starts a killed node again and waits until the whole cluster is ok. */
@@ -135,6 +141,19 @@ export async function startRedisCluster({ masters = 3, nodeTimeoutMs = 2000 } = 
   await waitUntilOk();
 
   const list: ClusterNode[] = nodes.map((node) => ({ host: '127.0.0.1', port: node.port }));
+  const masterOf = async (slot: number): Promise<number> => {
+    const probe = new Redis({ port: running()[0]?.port ?? list[0]!.port, host: '127.0.0.1' });
+    probe.on('error', () => {});
+    try {
+      const ranges = (await probe.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]]][];
+      const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+      if (range === undefined) throw new Error(`No master serves slot ${slot}`);
+      const port = Number(range[2][1]);
+      return list.findIndex((node) => node.port === port);
+    } finally {
+      probe.disconnect();
+    }
+  };
   return {
     nodes: list,
     nodesEnv: list.map(({ host, port }) => `${host}:${port}`).join(','),
@@ -145,17 +164,38 @@ export async function startRedisCluster({ masters = 3, nodeTimeoutMs = 2000 } = 
       await cluster.connect();
       return cluster;
     },
-    async masterOf(slot) {
-      const probe = new Redis({ port: list[0]!.port, host: '127.0.0.1' });
-      probe.on('error', () => {});
+    masterOf,
+    async moveSlot(slot, toIndex) {
+      const admins = list.map(({ host, port }) => {
+        const admin = new Redis({ host, port });
+        admin.on('error', () => {});
+        return admin;
+      });
       try {
-        const ranges = (await probe.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]]][];
-        const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-        if (range === undefined) throw new Error(`No master serves slot ${slot}`);
-        const port = Number(range[2][1]);
-        return list.findIndex((node) => node.port === port);
+        const ids = await Promise.all(admins.map(async (admin) => (await admin.call('CLUSTER', 'MYID')) as string));
+        const fromIndex = await masterOf(slot);
+        if (fromIndex === toIndex) return;
+        const [source, target] = [admins[fromIndex]!, admins[toIndex]!];
+        await target.call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', ids[fromIndex]!);
+        await source.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', ids[toIndex]!);
+        for (;;) {
+          const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')) as string[];
+          if (keys.length === 0) break;
+          await source.call('MIGRATE', '127.0.0.1', String(list[toIndex]!.port), '', '0', '5000', 'KEYS', ...keys);
+        }
+        for (const admin of [target, source, ...admins.filter((_, i) => i !== fromIndex && i !== toIndex)]) {
+          await admin.call('CLUSTER', 'SETSLOT', String(slot), 'NODE', ids[toIndex]!);
+        }
+        await waitFor(`every node to see slot ${slot} on node ${toIndex}`, async () => {
+          for (const admin of admins) {
+            const ranges = (await admin.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]]][];
+            const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+            if (range === undefined || Number(range[2][1]) !== list[toIndex]!.port) return false;
+          }
+          return true;
+        });
       } finally {
-        probe.disconnect();
+        for (const admin of admins) admin.disconnect();
       }
     },
     kill,

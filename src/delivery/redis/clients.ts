@@ -9,7 +9,8 @@
  *   layout and pub/sub are those of a single Redis.
  * - cluster (`REDIS_CLUSTER_NODES`): two `Cluster` clients; the subscriber one keeps a sharded
  *   subscriber connection per master (`shardedSubscribers: true`, ioredis README "Sharded
- *   Pub/Sub"), so pub/sub uses SPUBLISH/SSUBSCRIBE.
+ *   Pub/Sub"), so pub/sub uses SPUBLISH/SSUBSCRIBE. Both re-read the slot map every
+ *   `refreshMs` (REDIS_CLUSTER_REFRESH_MS).
  *
  * Every client queues commands while reconnecting (`maxRetriesPerRequest: null`) rather than
  * failing them, so a Redis restart delays work instead of failing it; `/ready` reports the
@@ -51,6 +52,9 @@ function create(target: RedisTarget, role: 'command' | 'subscriber'): RedisClien
         lazyConnect: true,
         redisOptions: { maxRetriesPerRequest: null, ...(target.password === null ? {} : { password: target.password }) },
         shardedSubscribers: role === 'subscriber',
+        // ioredis re-reads the slot map only on errors unless told to poll; a slot moved away
+        // from under a shard subscription causes none (the server just drops the subscription).
+        slotsRefreshInterval: target.refreshMs,
       };
       return new Cluster(
         target.nodes.map(({ host, port }) => ({ host, port })),
