@@ -95,6 +95,3 @@ export function outboxEventFromJson(json: unknown): OutboxEvent {
       throw invalid(`unknown type ${JSON.stringify(json['type'])}`);
   }
 }
-
-/** The group an event belongs to (every event has exactly one). */
-export const groupOf = (event: OutboxEvent): string => (event.type === 'message' ? event.message.groupId : event.groupId);
