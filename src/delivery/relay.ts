@@ -166,7 +166,8 @@ export function createRelay({
         stats.position = published;
         sinceSaved += batch.length;
         if (sinceSaved >= checkpointEveryRecords) await save();
-        else timer ??= setTimeout(() => void save().catch(onError), checkpointIntervalMs);
+        // A refusal ends the leadership and is reported once, by the caller of lead().
+        else timer ??= setTimeout(() => void save().catch((error: unknown) => error instanceof RelayFencedError || onError(error)), checkpointIntervalMs);
       }
     } finally {
       // Whatever was published is checkpointed before leaving, unless the store itself failed
