@@ -9,16 +9,22 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createTokenVerifier, resolveSecret, bearerToken, InvalidTokenError, type TokenVerifier, type Viewer } from './auth/jwt.ts';
 import { Roles, type Config } from './config.ts';
 import { createGateway, type Gateway } from './delivery/gateway.ts';
-import { createLocalLease, createMemoryPresence, createMemoryPubSub } from './delivery/memory.ts';
+import { createLocalLease } from './delivery/lease/memory.ts';
+import { createRedisLease } from './delivery/lease/redis.ts';
 import type { NodePresence, PresenceDirectory, PubSub, RelayLease } from './delivery/ports.ts';
 import { createRedisCommitSignal } from './delivery/commit-signal.ts';
-import { createRedisLease, createRedisPresence, createRedisPresenceDirectory, createRedisPubSub } from './delivery/redis.ts';
 import { createGraphQLHttpHandler } from './delivery/http.ts';
+import { createMemoryPresence } from './delivery/presence/memory.ts';
+import { createRedisPresence, createRedisPresenceDirectory } from './delivery/presence/redis.ts';
+import { createMemoryPubSub } from './delivery/pubsub/memory.ts';
+import { createRedisPubSub } from './delivery/pubsub/redis.ts';
+import { openRedisClients } from './delivery/redis/clients.ts';
+import type { RedisClient } from './delivery/redis/support.ts';
+import { withTimeout } from './util/timeout.ts';
 import { createRelay, type Relay } from './delivery/relay.ts';
 import { createSharedExecutor, type SharedExecutor } from './delivery/shared-execution.ts';
 import { createSocketGuard } from './delivery/socket-guard.ts';
@@ -61,8 +67,20 @@ export interface App {
   readonly internals: { readonly store: () => Store };
 }
 
+/** An opened store and how to close it (with whatever client it owns). */
+export interface OpenedStore {
+  readonly store: Store;
+  close(): Promise<void>;
+}
+
 export interface BuildAppOptions {
   readonly logger: Logger;
+  /**
+   * Opens the store instead of the configured one (MONGODB_URI or the embedded store in
+   * DATA_DIR): for tests that need a store that fails or hangs on purpose.
+   * @default opens the store the config names
+   */
+  readonly openStore?: ((config: Config, extras: StoreExtras) => Promise<OpenedStore>) | undefined;
 }
 
 /** The relay serves no GraphQL, only these operational endpoints on PORT. */
@@ -99,18 +117,29 @@ interface Connections {
   readonly lease: RelayLease;
   /** Per-user connection, subscription and group-write quotas, shared by gateways through Redis. */
   readonly quota: Quota;
-  readonly redis: { readonly command: Redis; readonly subscriber: Redis } | null;
+  readonly redis: { readonly command: RedisClient; readonly subscriber: RedisClient } | null;
   close(): Promise<void>;
 }
 
-async function openStore(config: Config, commits: CommitSignal | null): Promise<{ store: Store; close: () => Promise<void> }> {
+/** What the composition root hands a store it opens besides the config. */
+export interface StoreExtras {
+  /** Wakes relays in other processes on the embedded store's commits (null without Redis). */
+  readonly commits: CommitSignal | null;
+}
+
+async function openConfiguredStore(config: Config, { commits }: StoreExtras): Promise<OpenedStore> {
   if (config.mongodbUri !== null) {
     const { MongoClient } = await import('mongodb');
     const { createMongoStore } = await import('./storage/mongo/store.ts');
     const client = await new MongoClient(config.mongodbUri).connect();
     let store: Store;
     try {
-      store = await createMongoStore({ client, dbName: client.options.dbName || 'chat' });
+      store = await createMongoStore({
+        client,
+        dbName: config.mongodbDb,
+        outboxRetentionSeconds: config.outboxRetentionSeconds,
+        rescanOverlapSeconds: config.outboxRescanOverlapSeconds,
+      });
     } catch (error) {
       await client.close();
       throw error;
@@ -132,9 +161,14 @@ async function openStore(config: Config, commits: CommitSignal | null): Promise<
   return { store, close: () => store.close() };
 }
 
-async function connect(config: Config, logger: Logger, metrics: Metrics): Promise<Connections> {
-  if (config.redisUrl === null) {
-    const { store, close: closeStore } = await openStore(config, null);
+async function connect(
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+  openStore: (config: Config, extras: StoreExtras) => Promise<OpenedStore>,
+): Promise<Connections> {
+  if (config.redis === null) {
+    const { store, close: closeStore } = await openStore(config, { commits: null });
     const presence = createMemoryPresence();
     const pubsub = createMemoryPubSub();
     return {
@@ -151,12 +185,11 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
       },
     };
   }
-  const command = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
-  const subscriber = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
-  for (const [name, client] of [['command', command], ['subscriber', subscriber]] as const) {
-    client.on('error', (error: Error) => logger.warn({ err: error, connection: name }, 'redis connection error'));
-    client.on('reconnecting', () => metrics.redisReconnects.inc({ connection: name }));
-  }
+  const clients = await openRedisClients(config.redis, {
+    onError: (error, connection) => logger.warn({ err: error, connection }, 'redis connection error'),
+    onReconnecting: (connection) => metrics.redisReconnects.inc({ connection }),
+  });
+  const { command, subscriber } = clients;
   // Processes sharing the embedded store wake each other's relay through Redis.
   const commits =
     config.mongodbUri === null
@@ -167,19 +200,22 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
           onError: (error) => logger.warn({ err: error }, 'outbox commit signal failed; the relay polls meanwhile'),
         })
       : null;
-  let opened: Awaited<ReturnType<typeof openStore>>;
+  let opened: OpenedStore;
   try {
-    await Promise.all([command.connect(), subscriber.connect()]);
-    opened = await openStore(config, commits);
+    opened = await openStore(config, { commits });
   } catch (error) {
     // start() failed, so stop() has nothing to close: without this the clients would keep
     // reconnecting.
-    command.disconnect();
-    subscriber.disconnect();
+    commits?.close();
+    clients.disconnect();
     throw error;
   }
   const { store, close: closeStore } = opened;
-  const pubsub = createRedisPubSub({ publishClient: command, subscribeClient: subscriber });
+  const pubsub = createRedisPubSub({
+    publishClient: command,
+    subscribeClient: subscriber,
+    onStale: (fence, highest) => logger.warn({ fence, highest }, 'dropped an event from a deposed relay'),
+  });
   const quota = createRedisQuota({
     client: command,
     keyPrefix: config.redisKeyPrefix,
@@ -207,7 +243,7 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
     presence,
     lease: createRedisLease({
       client: command,
-      key: `${config.redisKeyPrefix}relay:lease`,
+      keyPrefix: config.redisKeyPrefix,
       holderId: `${config.nodeId}:${randomUUID()}`,
       ttlMs: config.lease.ttlMs,
       renewMs: config.lease.renewMs,
@@ -220,8 +256,7 @@ async function connect(config: Config, logger: Logger, metrics: Metrics): Promis
       // The store commits what it accepted (and signals it) while Redis is still connected.
       await closeStore();
       commits?.close();
-      command.disconnect();
-      subscriber.disconnect();
+      clients.disconnect();
     },
   };
 }
@@ -239,7 +274,7 @@ async function authenticate(tokens: TokenVerifier, header: string | null): Promi
   }
 }
 
-export function buildApp(config: Config, { logger }: BuildAppOptions): App {
+export function buildApp(config: Config, { logger, openStore = openConfiguredStore }: BuildAppOptions): App {
   let connections: Connections | null = null;
   let gateway: Gateway | null = null;
   let relay: Relay | null = null;
@@ -259,25 +294,19 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
   });
   const ready = async (): Promise<void> => {
     if (connections === null) throw new Error('not started');
-    await connections.store.ping();
-    if (connections.redis !== null) {
-      const { command } = connections.redis;
+    const { store, redis } = connections;
+    // Each probe is bounded: a store with no primary (MongoDB waits serverSelectionTimeoutMS,
+    // 30 s by default) or a socket that died a moment ago must not hold the probe.
+    const bound = config.readyTimeoutMs;
+    const checks: Promise<unknown>[] = [withTimeout(store.ping(), bound, `The store did not answer within ${bound} ms`)];
+    if (redis !== null) {
+      const { command } = redis;
       // With maxRetriesPerRequest: null ioredis queues a PING while it reconnects, so /ready
-      // would hang until Redis is back instead of answering 503 while it is down.
+      // would wait until Redis is back instead of answering 503 while it is down.
       if (command.status !== 'ready') throw new Error(`Redis is not connected (${command.status})`);
-      // A socket that died a moment ago is not noticed yet: do not let the probe hang on it.
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          command.ping(),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error('Redis did not answer PING within 1 s')), 1000);
-          }),
-        ]);
-      } finally {
-        clearTimeout(timer);
-      }
+      checks.push(withTimeout(command.ping(), bound, `Redis did not answer PING within ${bound} ms`));
     }
+    await Promise.all(checks);
   };
 
   /** What GraphQL runs with on this node: the use cases' dependencies and the context factory. */
@@ -395,7 +424,7 @@ export function buildApp(config: Config, { logger }: BuildAppOptions): App {
       },
     },
     async start() {
-      connections = await connect(config, logger, metrics);
+      connections = await connect(config, logger, metrics, openStore);
       const conn = connections;
       if (relays) {
         relay = createRelay({

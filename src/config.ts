@@ -4,6 +4,7 @@
  * input; the rest of the code receives a `Config`.
  */
 import { randomUUID } from 'node:crypto';
+import { chooseMongoDbName } from './storage/mongo/db-name.ts';
 
 export const Roles = { all: 'all', gateway: 'gateway', relay: 'relay' } as const;
 export type Role = (typeof Roles)[keyof typeof Roles];
@@ -79,6 +80,37 @@ export interface Limits {
   readonly maxNodeIds: number;
 }
 
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Which Redis the multi-node adapters use (pub/sub, presence, relay lease). */
+export type RedisTarget =
+  /** One server, or a primary with replicas addressed directly: `REDIS_URL`. */
+  | { readonly mode: 'single'; readonly url: string }
+  /** A primary found through Redis Sentinel: `REDIS_SENTINELS` + `REDIS_SENTINEL_NAME`. */
+  | {
+      readonly mode: 'sentinel';
+      readonly sentinels: readonly HostPort[];
+      readonly name: string;
+      readonly password: string | null;
+      readonly sentinelPassword: string | null;
+    }
+  /** Redis Cluster (sharded pub/sub): `REDIS_CLUSTER_NODES`. */
+  | {
+      readonly mode: 'cluster';
+      readonly nodes: readonly HostPort[];
+      readonly password: string | null;
+      /**
+       * How often the clients re-read the slot map (`REDIS_CLUSTER_REFRESH_MS`). A slot moved by
+       * resharding drops the shard subscriptions in it without an error anyone sees: the
+       * subscriber learns the move, subscribes on the new owner and reports the possible loss at
+       * its next refresh. @default 5000
+       */
+      readonly refreshMs: number;
+    };
+
 export interface Config {
   readonly role: Role;
   readonly port: number;
@@ -88,10 +120,19 @@ export interface Config {
   readonly production: boolean;
   /** HS256 secret; when null outside production a dev secret is kept in `dataDir`. */
   readonly jwtSecret: string | null;
-  readonly redisUrl: string | null;
+  /** Null: in-process pub/sub, presence and lease (one process). */
+  readonly redis: RedisTarget | null;
   /** Prefix of every Redis key (presence, relay lease), so deployments can share a Redis. */
   readonly redisKeyPrefix: string;
   readonly mongodbUri: string | null;
+  /** The MongoDB database: the one named in MONGODB_URI's path, else MONGODB_DB, else `chat`. */
+  readonly mongodbDb: string;
+  /** MongoDB: how long outbox documents are kept (TTL); the longest relay outage survived. */
+  readonly outboxRetentionSeconds: number;
+  /** MongoDB: how far before a lost resume point the outbox is read again (see mongo/store.ts). */
+  readonly outboxRescanOverlapSeconds: number;
+  /** Longest time `/ready` waits for the store and Redis before answering 503. */
+  readonly readyTimeoutMs: number;
   /** `FULL` fsyncs every commit (survives power loss); `NORMAL` survives process crashes. */
   readonly sqliteSynchronous: 'FULL' | 'NORMAL';
   /**
@@ -226,16 +267,71 @@ function origins(env: Env): string[] {
   return list;
 }
 
+/** `host:port,host:port` (IPv6 hosts in brackets: `[::1]:6379`). */
+function hostPorts(env: Env, name: string): HostPort[] {
+  const raw = env[name] ?? '';
+  const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  if (entries.length === 0) throw new ConfigError(`${name} must list host:port entries, got ${JSON.stringify(raw)}`);
+  return entries.map((entry) => {
+    const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[3]);
+    const host = match?.[1] ?? match?.[2];
+    if (host === undefined || !(port >= 1 && port <= 65535)) {
+      throw new ConfigError(`${name}: ${JSON.stringify(entry)} is not host:port`);
+    }
+    return { host, port };
+  });
+}
+
+function redisTarget(env: Env): RedisTarget | null {
+  const chosen = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'].filter((name) => env[name]);
+  if (chosen.length > 1) throw new ConfigError(`Set only one of ${chosen.join(', ')}: they name different Redis deployments.`);
+  const password = env['REDIS_PASSWORD'] || null;
+  if (env['REDIS_URL']) return { mode: 'single', url: env['REDIS_URL'] };
+  if (env['REDIS_CLUSTER_NODES']) {
+    return {
+      mode: 'cluster',
+      nodes: hostPorts(env, 'REDIS_CLUSTER_NODES'),
+      password,
+      refreshMs: positiveInt(env, 'REDIS_CLUSTER_REFRESH_MS', 5000),
+    };
+  }
+  if (env['REDIS_SENTINELS']) {
+    const name = env['REDIS_SENTINEL_NAME'];
+    if (!name) throw new ConfigError('REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the name of the monitored primary (e.g. mymaster).');
+    return {
+      mode: 'sentinel',
+      sentinels: hostPorts(env, 'REDIS_SENTINELS'),
+      name,
+      password,
+      sentinelPassword: env['REDIS_SENTINEL_PASSWORD'] || null,
+    };
+  }
+  return null;
+}
+
 export function loadConfig(env: Env): Config {
   const role = env['ROLE'] ?? Roles.all;
   if (!Object.values<string>(Roles).includes(role)) {
     throw new ConfigError(`ROLE must be one of all, gateway, relay; got ${JSON.stringify(role)}`);
   }
-  if (role !== Roles.all && !env['REDIS_URL']) {
+  const redis = redisTarget(env);
+  if (role !== Roles.all && redis === null) {
     throw new ConfigError(
-      `ROLE=${role} needs REDIS_URL: without Redis, pub/sub is in-process and cannot reach the other roles. ` +
+      `ROLE=${role} needs REDIS_URL (or REDIS_CLUSTER_NODES, or REDIS_SENTINELS): without Redis, pub/sub is in-process and cannot reach the other roles. ` +
         'Use ROLE=all (the default) for a single process.',
     );
+  }
+  const redisKeyPrefix = env['REDIS_KEY_PREFIX'] || 'chat:';
+  if (/[{}]/.test(redisKeyPrefix)) {
+    throw new ConfigError(`REDIS_KEY_PREFIX must not contain { or } (Redis Cluster would read them as a hash tag), got ${JSON.stringify(redisKeyPrefix)}`);
+  }
+  const mongodbUri = env['MONGODB_URI'] || null;
+  let mongodbDb: string;
+  try {
+    mongodbDb = chooseMongoDbName(mongodbUri, env['MONGODB_DB'] || null);
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
   }
   const production = env['NODE_ENV'] === 'production';
   const jwtSecret = env['JWT_SECRET'] || null;
@@ -288,9 +384,13 @@ export function loadConfig(env: Env): Config {
     dataDir: env['DATA_DIR'] || './data',
     production,
     jwtSecret,
-    redisUrl: env['REDIS_URL'] || null,
-    redisKeyPrefix: env['REDIS_KEY_PREFIX'] || 'chat:',
-    mongodbUri: env['MONGODB_URI'] || null,
+    redis,
+    redisKeyPrefix,
+    mongodbUri,
+    mongodbDb,
+    outboxRetentionSeconds: positiveInt(env, 'OUTBOX_RETENTION_SECONDS', 7 * 24 * 60 * 60),
+    outboxRescanOverlapSeconds: positiveInt(env, 'OUTBOX_RESCAN_OVERLAP_SECONDS', 300),
+    readyTimeoutMs: positiveInt(env, 'READY_TIMEOUT_MS', 2000),
     sqliteSynchronous: synchronous,
     outboxPollMs: positiveInt(env, 'OUTBOX_POLL_MS', 250),
     presence,

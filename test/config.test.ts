@@ -78,6 +78,71 @@ describe('loadConfig', () => {
   });
 });
 
+describe('loadConfig: backends', () => {
+  it('reads one Redis deployment: a URL, cluster nodes, or sentinels with the primary name', () => {
+    expect(loadConfig({}).redis).toBeNull();
+    expect(loadConfig({ REDIS_URL: 'redis://r:6379' }).redis).toEqual({ mode: 'single', url: 'redis://r:6379' });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000, b:7001,[::1]:7002', REDIS_PASSWORD: 'pw' }).redis).toEqual({
+      mode: 'cluster',
+      nodes: [
+        { host: 'a', port: 7000 },
+        { host: 'b', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      password: 'pw',
+      refreshMs: 5000,
+    });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_CLUSTER_REFRESH_MS: '1' }).redis).toMatchObject({ refreshMs: 1 });
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_CLUSTER_REFRESH_MS: '0' })).toThrow(ConfigError);
+    expect(loadConfig({ REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_NAME: 'mymaster', REDIS_SENTINEL_PASSWORD: 'spw' }).redis).toEqual({
+      mode: 'sentinel',
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26379 },
+      ],
+      name: 'mymaster',
+      password: null,
+      sentinelPassword: 'spw',
+    });
+    // Any of the three serves the multi-process roles.
+    expect(loadConfig({ ROLE: 'gateway', REDIS_CLUSTER_NODES: 'a:7000' }).role).toBe('gateway');
+    expect(loadConfig({ ROLE: 'relay', REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_NAME: 'm' }).role).toBe('relay');
+  });
+
+  it('refuses two deployments at once, unnamed sentinels, bad host:port lists and braces in the key prefix', () => {
+    expect(() => loadConfig({ REDIS_URL: 'redis://r', REDIS_CLUSTER_NODES: 'a:7000' })).toThrow(/only one of REDIS_URL, REDIS_CLUSTER_NODES/);
+    expect(() => loadConfig({ REDIS_SENTINELS: 's:26379' })).toThrow(/REDIS_SENTINEL_NAME/);
+    for (const nodes of [',', 'a', 'a:', 'a:0', 'a:65536', ':7000', 'a:7000:1']) {
+      expect(() => loadConfig({ REDIS_CLUSTER_NODES: nodes }), nodes).toThrow(ConfigError);
+    }
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:65535' }).redis).toMatchObject({ nodes: [{ host: 'a', port: 65535 }] });
+    expect(() => loadConfig({ REDIS_KEY_PREFIX: '{chat}:' })).toThrow(/REDIS_KEY_PREFIX/);
+    expect(loadConfig({ REDIS_KEY_PREFIX: 'tenant-1:' }).redisKeyPrefix).toBe('tenant-1:');
+  });
+
+  it('chooses the MongoDB database: the URI path, else MONGODB_DB, else chat', () => {
+    expect(loadConfig({}).mongodbDb).toBe('chat');
+    expect(loadConfig({ MONGODB_URI: 'mongodb://m:27017/?replicaSet=rs0' }).mongodbDb).toBe('chat');
+    expect(loadConfig({ MONGODB_URI: 'mongodb://m:27017/?replicaSet=rs0', MONGODB_DB: 'prod' }).mongodbDb).toBe('prod');
+    expect(loadConfig({ MONGODB_URI: 'mongodb://m:27017/app?replicaSet=rs0' }).mongodbDb).toBe('app');
+    expect(() => loadConfig({ MONGODB_URI: 'mongodb://m:27017/app', MONGODB_DB: 'prod' })).toThrow(ConfigError);
+    expect(() => loadConfig({ MONGODB_DB: 'a.b' })).toThrow(ConfigError);
+  });
+
+  it('reads outbox retention, rescan overlap and the readiness bound, each a positive integer', () => {
+    expect(loadConfig({})).toMatchObject({ outboxRetentionSeconds: 604_800, outboxRescanOverlapSeconds: 300, readyTimeoutMs: 2000 });
+    expect(loadConfig({ OUTBOX_RETENTION_SECONDS: '86400', OUTBOX_RESCAN_OVERLAP_SECONDS: '600', READY_TIMEOUT_MS: '1' })).toMatchObject({
+      outboxRetentionSeconds: 86_400,
+      outboxRescanOverlapSeconds: 600,
+      readyTimeoutMs: 1,
+    });
+    for (const name of ['OUTBOX_RETENTION_SECONDS', 'OUTBOX_RESCAN_OVERLAP_SECONDS', 'READY_TIMEOUT_MS']) {
+      expect(() => loadConfig({ [name]: '0' }), name).toThrow(ConfigError);
+      expect(() => loadConfig({ [name]: '2.5' }), name).toThrow(ConfigError);
+    }
+  });
+});
+
 describe('secrets and tokens', () => {
   it('generates the dev secret once, keeps it in DATA_DIR readable by the owner only', async () => {
     const dataDir = join(await tempDir(), 'nested');

@@ -90,14 +90,21 @@ describe('shared subscription execution', () => {
       subscribed<Viewed>(server, 'ben', query, { g: groupId, since: [{ groupId, seq: 2 }] }),
       subscribed<Viewed>(server, 'ben', query, { g: groupId, since: [{ groupId, seq: 2 }] }),
     ]);
-    const executionsBefore = await metric(server, 'chat_subscription_executions_total');
     await send(server, owner, groupId, 'third');
     for (const subscriber of [annSees, benSees, benAgain]) await subscriber.until((results) => results.length === 1);
-
     expect(annSees.results[0]?.data?.messageAdded).toEqual({ seq: 3, group: { name: 'fanout', unreadCount: 1, lastReadSeq: 2 } });
     expect(benSees.results[0]?.data?.messageAdded).toEqual({ seq: 3, group: { name: 'fanout', unreadCount: 3, lastReadSeq: 0 } });
     expect(benAgain.results).toEqual(benSees.results);
-    // One execution per viewer: Ben's two subscriptions share theirs.
+
+    // All three are live now (message 3 may have reached one of them by its catch-up read, a
+    // different event object): the next event is one execution per viewer, Ben's two
+    // subscriptions sharing theirs.
+    const executionsBefore = await metric(server, 'chat_subscription_executions_total');
+    await send(server, owner, groupId, 'fourth');
+    for (const subscriber of [annSees, benSees, benAgain]) await subscriber.until((results) => results.length === 2);
+    expect(annSees.results[1]?.data?.messageAdded).toEqual({ seq: 4, group: { name: 'fanout', unreadCount: 2, lastReadSeq: 2 } });
+    expect(benSees.results[1]?.data?.messageAdded).toEqual({ seq: 4, group: { name: 'fanout', unreadCount: 4, lastReadSeq: 0 } });
+    expect(benAgain.results).toEqual(benSees.results);
     expect(await metric(server, 'chat_subscription_executions_total')).toBe(executionsBefore + 2);
   });
 

@@ -1,21 +1,27 @@
 /**
- * The RelayLease contract, run against the in-process lease and the Redis lease (real Redis).
- * Redis-only blocks check mutual exclusion, hand-over on release, takeover after the holder
- * dies, and that `lost` fires when the key is taken away.
+ * The RelayLease contract, run against the in-process lease and the Redis lease on a single
+ * Redis and on a real 3-master Redis Cluster. Redis blocks (on both) check mutual exclusion,
+ * hand-over on release, takeover after the holder dies, that `lost` fires when the key is taken
+ * away, and fencing: every acquisition takes a higher token, also after Redis lost its counter.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, test } from 'vitest';
-import { createLocalLease } from '../src/delivery/memory.ts';
+import { Redis, type Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createLocalLease } from '../src/delivery/lease/memory.ts';
+import { createRedisLease, leaseKeys, type RedisLeaseOptions } from '../src/delivery/lease/redis.ts';
 import type { RelayLease } from '../src/delivery/ports.ts';
-import { createRedisLease, type RedisLeaseOptions } from '../src/delivery/redis.ts';
+import type { RedisClient } from '../src/delivery/redis/support.ts';
+import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
+import { disposeAll } from './support/server.ts';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Keys are unique per run so parallel runs on the shared Redis never collide. */
 const keyPrefix = `test:${randomUUID()}:`;
-const newKey = (): string => `${keyPrefix}${randomUUID()}`;
+/** A lease of its own: a prefix of its own. */
+const newPrefix = (): string => `${keyPrefix}${randomUUID()}:`;
 
 const disposers: (() => Promise<unknown> | unknown)[] = [];
+afterAll(disposeAll);
 afterAll(async () => {
   for (const dispose of disposers.reverse()) await dispose();
 });
@@ -28,6 +34,14 @@ function connect(): Redis {
 }
 
 const shared = connect();
+
+/** One private cluster for the file, started by the first suite that needs it. */
+let clusterStarted: Promise<{ readonly cluster: TestRedisCluster; readonly client: Cluster }> | null = null;
+const privateCluster = () =>
+  (clusterStarted ??= (async () => {
+    const cluster = await startRedisCluster();
+    return { cluster, client: await cluster.client() };
+  })());
 afterAll(async () => {
   // Hooks run in reverse, so this runs before the disposers: the client is still connected.
   for await (const keys of shared.scanStream({ match: `${keyPrefix}*`, count: 1000 })) {
@@ -40,22 +54,58 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Adapter {
   readonly name: string;
+  setup?(): Promise<void>;
   create(): RelayLease;
 }
 
+let clusterClient: Cluster | null = null;
 const adapters: Adapter[] = [
   { name: 'local', create: () => createLocalLease() },
   {
     name: 'redis',
     create() {
-      const lease = createRedisLease({ client: shared, key: newKey(), ttlMs: 1000, renewMs: 300 });
+      const lease = createRedisLease({ client: shared, keyPrefix: newPrefix(), ttlMs: 1000, renewMs: 300 });
+      disposers.push(() => lease.release());
+      return lease;
+    },
+  },
+  {
+    name: 'redis-cluster',
+    async setup() {
+      clusterClient = (await privateCluster()).client;
+    },
+    create() {
+      const lease = createRedisLease({ client: clusterClient as Cluster, keyPrefix: newPrefix(), ttlMs: 1000, renewMs: 300 });
       disposers.push(() => lease.release());
       return lease;
     },
   },
 ];
 
-describe.each(adapters)('RelayLease contract: $name', ({ create }) => {
+describe.each(adapters)('RelayLease contract: $name', ({ setup, create }) => {
+  beforeAll(async () => {
+    await setup?.();
+  });
+
+  test('each acquisition takes a higher fence than every one before, and above the floor', async () => {
+    const lease = create();
+    const first = await lease.acquire(never);
+    expect(Number.isSafeInteger(first.fence) && first.fence >= 1).toBe(true);
+    // Holding: asking again answers the same grant.
+    expect((await lease.acquire(never)).fence).toBe(first.fence);
+    await lease.release();
+    const second = await lease.acquire(never);
+    expect(second.fence).toBeGreaterThan(first.fence);
+    await lease.release();
+    // The floor is the fence the store has seen: the next token is above it, whatever the counter.
+    const floored = await lease.acquire(never, { fenceFloor: second.fence + 100 });
+    expect(floored.fence).toBe(second.fence + 101);
+    await lease.release();
+    // Exactly the floor's successor, then counting on from there.
+    expect((await lease.acquire(never, { fenceFloor: 0 })).fence).toBe(second.fence + 102);
+    await lease.release();
+  });
+
   test('an uncontended acquire resolves, and the lease holds until released', async () => {
     const lease = create();
     const { lost } = await lease.acquire(never);
@@ -84,14 +134,59 @@ describe.each(adapters)('RelayLease contract: $name', ({ create }) => {
   });
 });
 
-// --- Redis only ------------------------------------------------------------------------------
+// --- Redis only: on a single Redis and on a cluster ---------------------------------------------
 
-describe('Redis lease: one holder at a time', () => {
-  const lease = (key: string, options: Partial<RedisLeaseOptions> = {}) => {
-    const created = createRedisLease({ client: shared, key, ttlMs: 1000, renewMs: 300, ...options });
+interface RedisSetup {
+  readonly name: string;
+  client(): Promise<RedisClient>;
+  /** A client of its own, to kill a holder by disconnecting it. */
+  ownClient(): Promise<RedisClient>;
+}
+
+const redisSetups: RedisSetup[] = [
+  { name: 'single Redis', client: async () => shared, ownClient: async () => connect() },
+  {
+    name: 'Redis Cluster',
+    client: async () => (await privateCluster()).client,
+    ownClient: async () => (await privateCluster()).cluster.client(),
+  },
+];
+
+describe.each(redisSetups)('Redis lease on $name: one holder at a time, fenced', ({ client: getClient, ownClient }) => {
+  let client: RedisClient;
+  beforeAll(async () => {
+    client = await getClient();
+  });
+  const newKey = newPrefix;
+  const lease = (prefix: string, options: Partial<RedisLeaseOptions> = {}) => {
+    const created = createRedisLease({ client, keyPrefix: prefix, ttlMs: 1000, renewMs: 300, ...options });
     disposers.push(() => created.release().catch(() => {}));
     return created;
   };
+
+  test('a standby that takes over gets a higher fence than the holder it replaced', async () => {
+    const prefix = newKey();
+    const active = lease(prefix);
+    const standby = lease(prefix);
+    const held = await active.acquire(never);
+    const waiting = standby.acquire(never);
+    await active.release();
+    const next = await waiting;
+    expect(next.fence).toBeGreaterThan(held.fence);
+    expect(await client.get(leaseKeys(prefix).fence)).toBe(String(next.fence));
+  });
+
+  test('after Redis lost the fence counter, the floor keeps tokens above every earlier one', async () => {
+    const prefix = newKey();
+    const first = lease(prefix);
+    const { fence } = await first.acquire(never);
+    await first.release();
+    // What a Redis restarted without persistence looks like: the counter is gone.
+    await client.del(leaseKeys(prefix).fence);
+    const second = lease(prefix);
+    // Without the floor the counter would start again at 1, below the stale holder's token.
+    expect((await second.acquire(never, { fenceFloor: fence })).fence).toBe(fence + 1);
+  });
 
   test('a standby waits while another holds, and takes over quickly on release', async () => {
     const key = newKey();
@@ -142,15 +237,15 @@ describe('Redis lease: one holder at a time', () => {
 
   test('a holder that dies is replaced within ttl + poll (defaults: 5000 + 1500 ms)', async () => {
     const key = newKey();
-    const ownClient = connect();
-    const dying = createRedisLease({ client: ownClient, key });
+    const own = await ownClient();
+    const dying = createRedisLease({ client: own, keyPrefix: key });
     const standby = lease(key, { ttlMs: 5000, renewMs: 1500 });
     const { lost: dyingLost } = await dying.acquire(never);
     const waiting = standby.acquire(never);
     await sleep(100);
 
     // Death: the connection is gone, renewals stop, release never runs.
-    ownClient.disconnect();
+    own.disconnect();
     const diedAt = Date.now();
     const { lost } = await waiting;
     const tookOver = Date.now() - diedAt;
@@ -166,21 +261,21 @@ describe('Redis lease: one holder at a time', () => {
     const key = newKey();
     const holder = lease(key);
     const { lost } = await holder.acquire(never);
-    await shared.set(key, 'intruder', 'PX', 10_000);
+    await client.set(leaseKeys(key).lease, 'intruder', 'PX', 10_000);
     const stolenAt = Date.now();
     await new Promise((resolve) => lost.addEventListener('abort', resolve, { once: true }));
     console.info(`lost fired ${Date.now() - stolenAt} ms after the key was stolen`);
     expect(Date.now() - stolenAt).toBeLessThanOrEqual(300 + 150);
     // Releasing must not delete someone else's lease.
     await holder.release();
-    expect(await shared.get(key)).toBe('intruder');
+    expect(await client.get(leaseKeys(key).lease)).toBe('intruder');
   });
 
   test('lost fires when the key is deleted', async () => {
     const key = newKey();
     const holder = lease(key);
     const { lost } = await holder.acquire(never);
-    await shared.del(key);
+    await client.del(leaseKeys(key).lease);
     await new Promise((resolve) => lost.addEventListener('abort', resolve, { once: true }));
     expect(lost.reason).toBeInstanceOf(Error);
   });
@@ -198,6 +293,6 @@ describe('Redis lease: one holder at a time', () => {
     await expect(waiting).rejects.toBe(reason);
     await active.release();
     await sleep(700); // past the standby's next poll: it must not have taken the lease
-    expect(await shared.exists(key)).toBe(0);
+    expect(await client.exists(leaseKeys(key).lease)).toBe(0);
   });
 });

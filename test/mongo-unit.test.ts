@@ -1,11 +1,14 @@
 /**
- * The pure parts of the MongoDB adapter: document mapping, position and page-key encoding, and
- * which server errors are retried or fallen back from. No server needed; these always run.
- * (The adapter as a whole runs in `store.contract.test.ts` when MONGODB_URI is set.)
+ * The pure parts of the MongoDB adapter: document mapping, position and page-key encoding, the
+ * decisions of the outbox follower (including its fallback read after a lost resume point),
+ * the database name choice, and which server errors are retried or fallen back from. No server
+ * needed; these always run. (The adapter as a whole runs in `store.contract.test.ts` when
+ * MONGODB_URI is set.)
  */
 import {
   BSON,
   Binary,
+  Timestamp,
   MongoBulkWriteError,
   MongoError,
   MongoErrorLabel,
@@ -18,7 +21,9 @@ import {
   type TopologyDescription,
 } from 'mongodb';
 import { describe, expect, it } from 'vitest';
+import { outboxEventFromJson, outboxEventToJson } from '../src/storage/outbox-codec.ts';
 import type { GroupRecord, MembershipRecord, MessageRecord, OutboxEvent } from '../src/storage/port.ts';
+import { chooseMongoDbName, DEFAULT_MONGODB_DB } from '../src/storage/mongo/db-name.ts';
 import {
   ServerCode,
   followErrorAction,
@@ -38,20 +43,28 @@ import {
   toMembershipDoc,
   toMessage,
   toMessageDoc,
-  toOutboxEvent,
-  toOutboxEventDoc,
   toOutboxRecord,
   toUser,
   type OutboxDoc,
-  type OutboxEventDoc,
 } from '../src/storage/mongo/mapping.ts';
-import { insertsUntilEnd, placeKey, retryDelayMs } from '../src/storage/mongo/follow.ts';
+import {
+  afterLostHistory,
+  afterRescanRecord,
+  afterStreamRecord,
+  firstToRead,
+  insertsUntilEnd,
+  mayHaveExpired,
+  planRead,
+  rescanFrom,
+  retryDelayMs,
+} from '../src/storage/mongo/follow.ts';
 import {
   START,
   decodeGroupKey,
   decodePosition,
   encodeGroupKey,
   encodePosition,
+  type OutboxPosition,
 } from '../src/storage/mongo/position.ts';
 
 const at = (iso: string): Date => new Date(iso);
@@ -123,79 +136,79 @@ describe('mapping', () => {
     expect(toMessage(throughBson(doc) as typeof doc)).toEqual(message);
   });
 
-  it('maps every outbox event type to a document and back, keeping only the event fields', () => {
+  it('stores every outbox event type through the codec, surviving BSON, keeping only the event fields', () => {
     const events: OutboxEvent[] = [
       { type: 'message', message },
       { type: 'membersAdded', groupId: 'g1', userIds: ['owner', 'a'], seq: 0 },
       { type: 'memberRemoved', groupId: 'g1', userId: 'a', seq: 3 },
     ];
     for (const event of events) {
-      const doc = toOutboxEventDoc(event);
-      const back = toOutboxEvent(throughBson(doc) as OutboxEventDoc);
-      expect(back).toEqual(event);
+      const doc: OutboxDoc = { _id: { g: 'g1', n: 4 }, event: outboxEventToJson(event), createdAt: new Date() };
+      expect(toOutboxRecord(throughBson(doc) as OutboxDoc, 'p4')).toEqual({ position: 'p4', event });
     }
     const withExtras = { type: 'memberRemoved', groupId: 'g1', userId: 'a', seq: 3, extra: true } as OutboxEvent;
-    expect(Object.keys(toOutboxEventDoc(withExtras)).sort()).toEqual(['groupId', 'seq', 'type', 'userId']);
-  });
-
-  it('keeps the message date a Date and copies arrays rather than sharing them', () => {
-    const roundTrip = toOutboxEvent(throughBson(toOutboxEventDoc({ type: 'message', message })) as OutboxEventDoc);
+    expect(Object.keys(outboxEventToJson(withExtras)).sort()).toEqual(['groupId', 'seq', 'type', 'userId']);
+    const roundTrip = outboxEventFromJson(throughBson({ e: outboxEventToJson({ type: 'message', message }) })['e']);
     expect(roundTrip.type === 'message' && roundTrip.message.createdAt).toBeInstanceOf(Date);
-    expect(roundTrip.type === 'message' && roundTrip.message.createdAt.getTime()).toBe(message.createdAt.getTime());
-
-    const userIds = ['a', 'b'];
-    const doc = toOutboxEventDoc({ type: 'membersAdded', groupId: 'g1', userIds, seq: 1 });
-    expect(doc.type === 'membersAdded' && doc.userIds).not.toBe(userIds);
   });
 
-  it('builds an outbox record from a document and a position, and rejects unknown event types', () => {
-    const doc: OutboxDoc = {
-      _id: 5,
-      event: toOutboxEventDoc({ type: 'memberRemoved', groupId: 'g1', userId: 'a', seq: 3 }),
-      createdAt: new Date(),
-    };
-    expect(toOutboxRecord(doc, 'p5')).toEqual({
-      position: 'p5',
-      event: { type: 'memberRemoved', groupId: 'g1', userId: 'a', seq: 3 },
-    });
-    expect(() => toOutboxEvent({ type: 'groupRenamed' } as unknown as OutboxEventDoc)).toThrow(TypeError);
+  it('keeps the outbox key fields in index order (g, then n), as its range reads need', () => {
+    const doc: OutboxDoc = { _id: { g: 'g1', n: 2 }, event: outboxEventToJson({ type: 'message', message }), createdAt: new Date() };
+    // BSON orders embedded documents field by field, in order: swapped fields would sort by n first.
+    expect(Object.keys((throughBson(doc) as OutboxDoc)._id)).toEqual(['g', 'n']);
+  });
+
+  it('rejects outbox documents whose event is not one the codec wrote', () => {
+    const bad = { _id: { g: 'g1', n: 1 }, event: { type: 'groupRenamed' }, createdAt: new Date() } as unknown as OutboxDoc;
+    expect(() => toOutboxRecord(bad, 'p')).toThrow(TypeError);
   });
 });
 
 describe('outbox positions', () => {
   const token = { _data: '8267A1B2C3000000012B042C0100296E5A1004' };
+  const at = new Timestamp({ t: 1_750_000_000, i: 7 });
 
-  it('round-trips a key alone and a key with a resume token', () => {
-    expect(decodePosition(encodePosition({ key: 42 }))).toEqual({ key: 42 });
-    expect(decodePosition(encodePosition({ key: 42, token }))).toEqual({ key: 42, token });
-    expect(decodePosition(encodePosition(START))).toEqual({ key: 0 });
+  it('round-trips the start, a streamed position and a collection-read position', () => {
+    expect(decodePosition(encodePosition(START))).toEqual({ watermark: null });
+    expect(decodePosition(encodePosition({ watermark: 1_750_000_000_123, token }))).toEqual({ watermark: 1_750_000_000_123, token });
+    const rescan = decodePosition(encodePosition({ watermark: 42, rescan: { at, g: 'g:1', n: 9 } }));
+    expect(rescan.watermark).toBe(42);
+    expect(rescan.rescan?.g).toBe('g:1');
+    expect(rescan.rescan?.n).toBe(9);
+    expect(rescan.rescan?.at.equals(at)).toBe(true);
+    expect(decodePosition(encodePosition({ watermark: null, rescan: { at, g: 'g', n: 1 } })).watermark).toBeNull();
   });
 
   it('keeps BSON values inside a token, such as Binary _typeBits', () => {
     const typed = { _data: token._data, _typeBits: new Binary(Buffer.from([0x40]), 0) };
-    const decoded = decodePosition(encodePosition({ key: 9, token: typed }));
-    expect(decoded.key).toBe(9);
+    const decoded = decodePosition(encodePosition({ watermark: 9, token: typed }));
+    expect(decoded.watermark).toBe(9);
     const back = decoded.token as { _data: string; _typeBits: Binary };
     expect(back._data).toBe(token._data);
     expect(back._typeBits).toBeInstanceOf(Binary);
     expect(Buffer.from(back._typeBits.buffer)).toEqual(Buffer.from([0x40]));
   });
 
-  it('produces URL-safe strings that differ by key and by token', () => {
+  it('produces URL-safe strings that differ by watermark, token and progress', () => {
     const positions = [
-      encodePosition({ key: 1 }),
-      encodePosition({ key: 2 }),
-      encodePosition({ key: 2, token }),
-      encodePosition({ key: 2, token: { _data: `${token._data}00` } }),
+      encodePosition({ watermark: 1 }),
+      encodePosition({ watermark: 2 }),
+      encodePosition({ watermark: 2, token }),
+      encodePosition({ watermark: 2, token: { _data: `${token._data}00` } }),
+      encodePosition({ watermark: 2, rescan: { at, g: 'g1', n: 1 } }),
+      encodePosition({ watermark: 2, rescan: { at, g: 'g1', n: 2 } }),
+      encodePosition({ watermark: 2, rescan: { at, g: 'g2', n: 1 } }),
     ];
     for (const position of positions) expect(position).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(new Set(positions).size).toBe(positions.length);
   });
 
-  it('refuses to encode a key that is not a safe integer >= 0', () => {
-    for (const key of [-1, 1.5, Number.NaN, Number.MAX_SAFE_INTEGER + 1]) {
-      expect(() => encodePosition({ key })).toThrow(RangeError);
+  it('refuses to encode what no follower produces', () => {
+    for (const watermark of [1.5, Number.NaN, Number.MAX_SAFE_INTEGER + 1]) {
+      expect(() => encodePosition({ watermark })).toThrow(RangeError);
     }
+    expect(() => encodePosition({ watermark: 1, token, rescan: { at, g: 'g', n: 1 } })).toThrow(RangeError);
+    expect(() => encodePosition({ watermark: 1, rescan: { at, g: 'g', n: 0 } })).toThrow(RangeError);
   });
 
   it('rejects strings it did not produce with a RangeError', () => {
@@ -207,13 +220,18 @@ describe('outbox positions', () => {
       b64('[]'),
       b64('null'),
       b64('{}'),
-      b64('{"k":-1}'),
-      b64('{"k":1.5}'),
-      b64('{"k":"1"}'),
-      b64('{"k":1,"t":5}'),
-      b64('{"k":1,"t":null}'),
-      b64('{"k":1,"t":{"$binary":"nope"}}'),
-      b64('{"k":1'),
+      b64('{"k":1}'),
+      b64('{"w":1.5}'),
+      b64('{"w":"1"}'),
+      b64('{"w":1,"t":5}'),
+      b64('{"w":1,"t":null}'),
+      b64('{"w":1,"t":{"$binary":"nope"}}'),
+      b64('{"w":1,"t":{"_data":"a"},"r":{"a":{"t":1,"i":1},"g":"g","n":1}}'),
+      b64('{"w":1,"r":{"a":{"t":1,"i":1},"g":"g","n":0}}'),
+      b64('{"w":1,"r":{"a":{"t":-1,"i":1},"g":"g","n":1}}'),
+      b64('{"w":1,"r":{"a":{"t":1,"i":1},"g":7,"n":1}}'),
+      b64('{"w":1,"r":{"g":"g","n":1}}'),
+      b64('{"w":1'),
     ];
     for (const position of garbage) expect(() => decodePosition(position), position).toThrow(RangeError);
   });
@@ -317,16 +335,85 @@ describe('error classification', () => {
   });
 });
 
-describe('follow decisions', () => {
-  it('skips keys already yielded, takes the next one, and reports a jump past it as a gap', () => {
-    // Catch-up and the stream overlap from T0: the stream re-delivers what catch-up yielded.
-    expect(placeKey(3, 5, true)).toBe('seen');
-    expect(placeKey(5, 5, true)).toBe('seen');
-    expect(placeKey(6, 5, true)).toBe('next');
-    expect(placeKey(9, 5, true)).toBe('gap');
-    // From the start (after = null) the oldest kept key may be anything: expired, not a gap.
-    expect(placeKey(40, 0, false)).toBe('next');
-    expect(placeKey(0, 0, false)).toBe('seen');
+describe('follow decisions (the fallback after a lost resume point)', () => {
+  const token = { _data: '82aa' };
+  const t0 = new Timestamp({ t: 1_750_000_000, i: 1 });
+  const minute = 60_000;
+
+  it('resumes the change stream right after the token of the last streamed record', () => {
+    const position = afterStreamRecord(new Date(1_000_000), token);
+    expect(position).toEqual({ watermark: 1_000_000, token });
+    expect(planRead(position, 5 * minute)).toEqual({ mode: 'stream', startAfter: token });
+  });
+
+  it('from nothing, reads every kept record, then streams', () => {
+    expect(planRead(START, 5 * minute)).toEqual({ mode: 'rescan', from: null, resume: null });
+  });
+
+  it('after a lost resume point, re-reads from the overlap before the last streamed record', () => {
+    // Record E streamed at watermark W; the stream then fails with 286 (or 260, 280, 136).
+    const streamed = afterStreamRecord(new Date(10 * minute), token);
+    const lost = afterLostHistory(streamed);
+    expect(lost).toEqual({ watermark: 10 * minute });
+    const plan = planRead(lost, 5 * minute);
+    expect(plan).toEqual({ mode: 'rescan', from: new Date(5 * minute), resume: null });
+  });
+
+  it('takes every record committed after E, even one created before E by a slower, skewed writer', () => {
+    // E: created (by one app server's clock) at W and streamed. r: committed after E by another
+    // server whose clock runs S behind, its transaction L long: createdAt(r) = W - L - 2S at
+    // worst (see outbox.ts). With the overlap at least L + 2S, r is in the window; one ms less
+    // overlap than that bound and it would not be.
+    const W = 100 * minute;
+    const L = 90_000;
+    const S = 30_000;
+    const createdAtOfR = W - L - 2 * S;
+    const window = (overlapMs: number): Date | null => {
+      const plan = planRead(afterLostHistory(afterStreamRecord(new Date(W), token)), overlapMs);
+      return plan.mode === 'rescan' ? plan.from : null;
+    };
+    expect(window(L + 2 * S)!.getTime()).toBeLessThanOrEqual(createdAtOfR);
+    expect(window(L + 2 * S - 1)!.getTime()).toBeGreaterThan(createdAtOfR);
+    // The default overlap covers L = 90 s (transactionLifetimeLimitSeconds 60 s, checked every 30 s)
+    // with clocks up to 105 s apart.
+    expect(window(300_000)!.getTime()).toBeLessThanOrEqual(W - 90_000 - 2 * 105_000);
+  });
+
+  it('keeps the read\'s watermark on the records it yields, with its T0 and progress', () => {
+    const start = afterLostHistory(afterStreamRecord(new Date(10 * minute), token));
+    const first = afterRescanRecord(start, t0, { g: 'g1', n: 4 });
+    const second = afterRescanRecord(first, t0, { g: 'g2', n: 1 });
+    // Not in commit order: a record's own time says nothing about the others.
+    expect(second).toEqual({ watermark: 10 * minute, rescan: { at: t0, g: 'g2', n: 1 } });
+    // Resumed there: same window, skip what was yielded, stream from the same T0.
+    expect(planRead(second, 5 * minute)).toEqual({ mode: 'rescan', from: new Date(5 * minute), resume: { at: t0, g: 'g2', n: 1 } });
+  });
+
+  it('continues a resumed read after the last record it yielded, and reads other groups from their first', () => {
+    const resume = { at: t0, g: 'g2', n: 7 };
+    expect(firstToRead('g2', 3, resume)).toBe(8);
+    expect(firstToRead('g2', 9, resume)).toBe(9);
+    expect(firstToRead('g3', 1, resume)).toBe(1);
+    expect(firstToRead('g3', 5, null)).toBe(5);
+  });
+
+  it('drops a resumed read\'s T0 when the stream cannot continue: the whole window is read again', () => {
+    const resumed: OutboxPosition = { watermark: 10 * minute, rescan: { at: t0, g: 'g2', n: 7 } };
+    const lost = afterLostHistory(resumed);
+    expect(lost).toEqual({ watermark: 10 * minute });
+    expect(planRead(lost, minute)).toEqual({ mode: 'rescan', from: new Date(9 * minute), resume: null });
+    // From nothing stays nothing.
+    expect(afterLostHistory(START)).toEqual({ watermark: null });
+  });
+
+  it('computes the window start, and warns exactly when it reaches before what the TTL keeps', () => {
+    expect(rescanFrom(null, minute)).toBeNull();
+    expect(rescanFrom(10 * minute, minute)).toEqual(new Date(9 * minute));
+    const retention = 60 * minute;
+    const now = 100 * minute;
+    expect(mayHaveExpired(null, now, retention)).toBe(false);
+    expect(mayHaveExpired(new Date(now - retention), now, retention)).toBe(false);
+    expect(mayHaveExpired(new Date(now - retention - 1), now, retention)).toBe(true);
   });
 
   it('takes the inserts before the change that ends the stream, and nothing after it', () => {
@@ -344,5 +431,32 @@ describe('follow decisions', () => {
 
   it('retries at once, then backs off from 100 ms doubling to at most 5 s', () => {
     expect([0, 1, 2, 3, 4, 5, 6, 7, 50].map(retryDelayMs)).toEqual([0, 100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+  });
+});
+
+describe('database name', () => {
+  it('uses the database in the URI path only when the path names one', () => {
+    expect(chooseMongoDbName('mongodb://db.example:27017/app?replicaSet=rs0', null)).toBe('app');
+    expect(chooseMongoDbName('mongodb://a:27017,b:27017/app%2Dtwo?replicaSet=rs0', null)).toBe('app-two');
+    expect(chooseMongoDbName('mongodb+srv://cluster.example.net/tenant1', null)).toBe('tenant1');
+    // No database in the URI: the driver would say 'test'; the store uses MONGODB_DB, else chat.
+    for (const uri of ['mongodb://db.example:27017', 'mongodb://db.example:27017/', 'mongodb://u:p%40ss@db.example/?authSource=admin']) {
+      expect(chooseMongoDbName(uri, null), uri).toBe(DEFAULT_MONGODB_DB);
+      expect(chooseMongoDbName(uri, 'custom'), uri).toBe('custom');
+    }
+    expect(DEFAULT_MONGODB_DB).toBe('chat');
+    expect(chooseMongoDbName(null, null)).toBe('chat');
+    expect(chooseMongoDbName(null, 'custom')).toBe('custom');
+    // Both naming the same database is fine.
+    expect(chooseMongoDbName('mongodb://db.example/app', 'app')).toBe('app');
+  });
+
+  it('refuses two different names, invalid names and a URI that is not MongoDB\'s', () => {
+    expect(() => chooseMongoDbName('mongodb://db.example/app', 'other')).toThrow(/set only one/);
+    expect(() => chooseMongoDbName(null, 'has.dot')).toThrow(RangeError);
+    expect(() => chooseMongoDbName(null, 'x'.repeat(64))).toThrow(RangeError);
+    expect(chooseMongoDbName(null, 'x'.repeat(63))).toBe('x'.repeat(63));
+    expect(() => chooseMongoDbName('mongodb://db.example/has%24dollar', null)).toThrow(RangeError);
+    expect(() => chooseMongoDbName('http://db.example/app', null)).toThrow(/not a MongoDB connection string/);
   });
 });

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTokenVerifier } from '../src/auth/jwt.ts';
 import type { PresenceDirectory } from '../src/delivery/ports.ts';
-import { createRedisPresenceDirectory } from '../src/delivery/redis.ts';
+import { createRedisPresenceDirectory } from '../src/delivery/presence/redis.ts';
 import { graphql } from './gql/index.ts';
 import type { MultiMessageAddedSubscription } from './gql/graphql.ts';
 import { startProcess, type ServerProcess } from './support/process.ts';
@@ -305,8 +305,7 @@ describe('multi-node delivery over Redis (real processes)', () => {
 
     const onA = subscribe(a, bob, groupId);
     await waitFor('gateway A registered for the group', async () => (await c.directory.nodesForGroup(groupId)).includes('a'));
-    const aliveKeysOfA = async (): Promise<string[]> =>
-      (await keysWithPrefix(c.redis.client, `${c.prefix}presence:instance:a@`)).filter((key) => key.endsWith(':alive'));
+    const aliveKeysOfA = async (): Promise<string[]> => keysWithPrefix(c.redis.client, `${c.prefix}{presence}:alive:a@`);
     expect(await aliveKeysOfA()).toHaveLength(1);
 
     // Sent on B throughout, so sending never depends on the node that dies.
@@ -563,18 +562,18 @@ describe('multi-node delivery over Redis (real processes)', () => {
     await waitFor('the gateway registered for the group', async () => sameNodes(await c.directory.nodesForGroup(groupId), ['drain']));
     await send(g.url, alice, groupId, 'before-drain');
     await untilSeq(subscriber, groupId, 1, { who: 'bob' });
-    expect((await keysWithPrefix(c.redis.client, `${c.prefix}presence:`)).filter((key) => key.includes(':instance:drain@'))).not.toEqual([]);
+    const ofDrain = (key: string): boolean => key.includes(':alive:drain@') || key.includes(':own:drain@');
+    expect((await keysWithPrefix(c.redis.client, c.prefix)).filter(ofDrain)).not.toEqual([]);
 
     const signalledAt = Date.now();
     g.child.kill('SIGTERM');
     const exit = await g.exited;
     const drainMs = Date.now() - signalledAt;
     // Read at once: seconds before the 30 s TTL could have removed anything.
-    // (The relay keeps its own liveness key, which names no group or user.)
-    const leftover = (await keysWithPrefix(c.redis.client, `${c.prefix}presence:`)).filter(
-      (key) => key.includes(':presence:group:') || key.includes(':presence:user:') || key.includes(':instance:drain@'),
+    const leftover = (await keysWithPrefix(c.redis.client, c.prefix)).filter(
+      (key) => key.includes('presence:group:') || key.includes('}:user:') || ofDrain(key),
     );
-    const instances = await c.redis.client.smembers(`${c.prefix}presence:instances`);
+    const instances = await c.redis.client.smembers(`${c.prefix}{presence}:instances`);
     const nodes = await c.directory.nodesForGroup(groupId);
     console.log(`[multinode] SIGTERM drain: exit ${JSON.stringify(exit)} after ${drainMs} ms`);
 

@@ -1,20 +1,26 @@
 /**
- * The presence contract (NodePresence + PresenceDirectory), run against the in-process maps
- * and against Redis. Redis-only blocks check expiry of dead nodes, the sweep, and that the
- * relay's lookups cost a fixed number of commands whatever the number of registrations.
+ * The presence contract (NodePresence + PresenceDirectory), run against the in-process maps,
+ * a single Redis and a real 3-master Redis Cluster. Redis blocks (on both) check expiry of dead
+ * nodes, the sweep and re-registration under a new epoch; cost blocks check that the relay's
+ * lookups cost a fixed number of commands whatever the number of registrations.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createMemoryPresence } from '../src/delivery/memory.ts';
 import type { NodePresence, PresenceDirectory } from '../src/delivery/ports.ts';
+import { createMemoryPresence } from '../src/delivery/presence/memory.ts';
 import {
   createRedisPresence,
   createRedisPresenceDirectory,
+  presenceKeys,
+  USER_BUCKETS,
+  userBucket,
   type RedisNodePresence,
   type RedisPresenceOptions,
-} from '../src/delivery/redis.ts';
+} from '../src/delivery/presence/redis.ts';
+import type { RedisClient } from '../src/delivery/redis/support.ts';
 import { startRedis } from './support/redis.ts';
+import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
 import { disposeAll } from './support/server.ts';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -51,6 +57,15 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise
 }
 
 const sorted = async (nodes: Promise<string[]>): Promise<string[]> => (await nodes).sort();
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One private cluster for the file, started by the first suite that needs it. */
+let clusterStarted: Promise<{ readonly cluster: TestRedisCluster; readonly client: Cluster }> | null = null;
+const privateCluster = () =>
+  (clusterStarted ??= (async () => {
+    const cluster = await startRedisCluster();
+    return { cluster, client: await cluster.client() };
+  })());
 
 interface Presence {
   readonly directory: PresenceDirectory;
@@ -59,8 +74,23 @@ interface Presence {
 
 interface Adapter {
   readonly name: string;
+  setup?(): Promise<void>;
   create(): Presence;
 }
+
+let clusterClient: Cluster | null = null;
+const redisPresence = (client: () => RedisClient): Presence => {
+  // A prefix per suite instance, so each test starts from an empty layout.
+  const prefix = `${keyPrefix}${randomUUID()}:`;
+  return {
+    directory: createRedisPresenceDirectory({ client: client(), keyPrefix: prefix }),
+    node(nodeId) {
+      const node = createRedisPresence({ client: client(), nodeId, keyPrefix: prefix });
+      disposers.push(() => node.close());
+      return node;
+    },
+  };
+};
 
 const adapters: Adapter[] = [
   {
@@ -70,24 +100,35 @@ const adapters: Adapter[] = [
       return { directory: presence.directory, node: (nodeId) => presence.forNode(nodeId) };
     },
   },
+  { name: 'redis', create: () => redisPresence(() => shared) },
   {
-    name: 'redis',
-    create() {
-      // A prefix per suite instance, so each test starts from an empty layout.
-      const prefix = `${keyPrefix}${randomUUID()}:`;
-      return {
-        directory: createRedisPresenceDirectory({ client: shared, keyPrefix: prefix }),
-        node(nodeId) {
-          const node = createRedisPresence({ client: shared, nodeId, keyPrefix: prefix });
-          disposers.push(() => node.close());
-          return node;
-        },
-      };
+    name: 'redis-cluster',
+    async setup() {
+      clusterClient = (await privateCluster()).client;
     },
+    create: () => redisPresence(() => clusterClient as Cluster),
   },
 ];
 
-describe.each(adapters)('Presence contract: $name', ({ create }) => {
+describe.each(adapters)('Presence contract: $name', ({ setup, create }) => {
+  beforeAll(async () => {
+    await setup?.();
+  });
+
+  test('answers for many users spread over every bucket, each node once', async () => {
+    const { directory, node } = create();
+    const a = node('a');
+    const b = node('b');
+    // Enough users that every one of the 16 user buckets (hash tags) holds some.
+    const many = Array.from({ length: 200 }, (_, index) => `bucket-user-${index}`);
+    expect(new Set(many.map(userBucket)).size).toBe(USER_BUCKETS);
+    await a.addUsers(many.slice(0, 100));
+    await b.addUsers(many.slice(150));
+    expect(await sorted(directory.nodesForUsers(many))).toEqual(['a', 'b']);
+    expect(await sorted(directory.nodesForUsers(many.slice(100, 150)))).toEqual([]);
+    expect(await sorted(directory.nodesForUsers(many.slice(120, 160)))).toEqual(['b']);
+  });
+
   test('answers which nodes registered a group', async () => {
     const { directory, node } = create();
     const a = node('a');
@@ -158,21 +199,44 @@ describe.each(adapters)('Presence contract: $name', ({ create }) => {
   });
 });
 
-// --- Redis only ------------------------------------------------------------------------------
+// --- Redis only: on a single Redis and on a cluster ---------------------------------------------
 
-describe('Redis presence: liveness', () => {
-  const options = (nodeId: string, client: Redis): RedisPresenceOptions => ({
-    client,
+interface RedisSetup {
+  readonly name: string;
+  client(): Promise<RedisClient>;
+  /** A client of its own, to kill a node by disconnecting it. */
+  ownClient(): Promise<RedisClient>;
+}
+
+const redisSetups: RedisSetup[] = [
+  { name: 'single Redis', client: async () => shared, ownClient: async () => connect() },
+  {
+    name: 'Redis Cluster',
+    client: async () => (await privateCluster()).client,
+    ownClient: async () => (await privateCluster()).cluster.client(),
+  },
+];
+
+describe.each(redisSetups)('Redis presence on $name: liveness', ({ client: getClient, ownClient }) => {
+  const prefix = `${keyPrefix}${randomUUID()}:`;
+  const keys = presenceKeys(prefix);
+  let client: RedisClient;
+  let directory: PresenceDirectory;
+  beforeAll(async () => {
+    client = await getClient();
+    directory = createRedisPresenceDirectory({ client, keyPrefix: prefix });
+  });
+  const options = (nodeId: string, own: RedisClient): RedisPresenceOptions => ({
+    client: own,
     nodeId,
-    keyPrefix,
+    keyPrefix: prefix,
     ttlSeconds: 2,
     heartbeatMs: 500,
     onError: () => {},
   });
-  const directory = createRedisPresenceDirectory({ client: shared, keyPrefix });
   const nodes: RedisNodePresence[] = [];
-  const start = (nodeId: string, client = shared): RedisNodePresence => {
-    const node = createRedisPresence(options(nodeId, client));
+  const start = (nodeId: string, own = client): RedisNodePresence => {
+    const node = createRedisPresence(options(nodeId, own));
     nodes.push(node);
     return node;
   };
@@ -181,8 +245,8 @@ describe('Redis presence: liveness', () => {
   });
 
   test('a node that dies without close() disappears within ttlSeconds', async () => {
-    const ownClient = connect();
-    const dying = start('dying', ownClient);
+    const own = await ownClient();
+    const dying = start('dying', own);
     const living = start('living');
     await dying.addGroups(['liveness-g']);
     await dying.addUsers(['liveness-u']);
@@ -190,7 +254,7 @@ describe('Redis presence: liveness', () => {
     expect(await sorted(directory.nodesForGroup('liveness-g'))).toEqual(['dying', 'living']);
 
     // Death: the process's connection is gone, its heartbeats stop, close() never runs.
-    ownClient.disconnect();
+    own.disconnect();
     const diedAt = Date.now();
     await waitFor(async () => (await directory.nodesForGroup('liveness-g')).length === 1, 5000);
     const goneAfter = Date.now() - diedAt;
@@ -201,12 +265,12 @@ describe('Redis presence: liveness', () => {
     expect(await directory.nodesForUsers(['liveness-u'])).toEqual([]);
 
     // The leftovers are then reaped from the sets by any live node's sweep.
-    expect(await shared.smembers(`${keyPrefix}presence:group:liveness-g`)).toHaveLength(2);
+    expect(await client.smembers(keys.group('liveness-g'))).toHaveLength(2);
     expect(await living.sweep()).toBeGreaterThanOrEqual(1);
-    expect(await shared.smembers(`${keyPrefix}presence:group:liveness-g`)).toEqual([
-      living.instanceId,
-    ]);
-    expect(await shared.exists(`${keyPrefix}presence:user:liveness-u`)).toBe(0);
+    expect(await client.smembers(keys.group('liveness-g'))).toEqual([living.instanceId]);
+    expect(await client.exists(keys.user('liveness-u'))).toBe(0);
+    expect(await client.exists(keys.ownGroups(dying.instanceId))).toBe(0);
+    expect(await client.sismember(keys.instances, dying.instanceId)).toBe(0);
   });
 
   test('a live node keeps its registrations well past the ttl', async () => {
@@ -225,8 +289,9 @@ describe('Redis presence: liveness', () => {
     });
     await node.addGroups(['paused-g1', 'paused-g2']);
     await node.addUsers(['paused-u']);
+    const before = node.instanceId;
     // What a long pause looks like from outside: the alive key expired, then a sweep ran.
-    await shared.del(`${keyPrefix}presence:instance:${node.instanceId}:alive`);
+    await client.del(keys.alive(before));
     await sweeper.sweep();
     expect(await directory.nodesForGroup('paused-g1')).toEqual([]);
 
@@ -235,10 +300,50 @@ describe('Redis presence: liveness', () => {
     expect(await directory.nodesForUsers(['paused-u'])).toEqual(['paused']);
     // The gateway is told, so it can repair what it missed while it was not routed to.
     await waitFor(async () => reregistered === 1, 1000);
+    // Under a new epoch: the lapsed id is never revived, so a sweep reaping it cannot race it.
+    expect(node.instanceId).not.toBe(before);
+    expect(node.instanceId.startsWith('paused@')).toBe(true);
+    expect(await client.smembers(keys.group('paused-g1'))).toEqual([node.instanceId]);
+  });
+
+  test('registrations Redis lost while the alive key survived come back at the next refresh, and the gateway is told', async () => {
+    const node = createRedisPresence({ ...options('refreshed', client), refreshMs: 300 });
+    nodes.push(node);
+    let reregistered = 0;
+    node.onReregistered(() => {
+      reregistered += 1;
+    });
+    await node.addGroups(['refresh-g1', 'refresh-g2']);
+    await node.addUsers(['refresh-u']);
+    await sleep(700); // refreshes that found nothing missing tell nobody
+    expect(reregistered).toBe(0);
+    // One shard lost a group set and a user set (a restart without persistence); the alive
+    // key, on another shard, did not expire, so the heartbeat sees nothing wrong.
+    await client.del(keys.group('refresh-g2'));
+    await client.del(keys.user('refresh-u'));
+    expect(await directory.nodesForGroup('refresh-g2')).toEqual([]);
+    await waitFor(async () => (await directory.nodesForGroup('refresh-g2')).length === 1, 3000);
+    expect(await directory.nodesForUsers(['refresh-u'])).toEqual(['refreshed']);
+    await waitFor(async () => reregistered >= 1, 1000);
+  });
+
+  test('a lapsed node whose old id was not reaped yet still ends up registered, and the old id is reaped later', async () => {
+    const node = start('lapsed');
+    const sweeper = start('sweeper-2');
+    await node.addGroups(['lapsed-g']);
+    const before = node.instanceId;
+    await client.del(keys.alive(before));
+    await waitFor(async () => node.instanceId !== before, 2000);
+    await waitFor(async () => (await directory.nodesForGroup('lapsed-g')).length === 1, 2000);
+    // Both ids are in the set until a sweep reaps the dead one; the directory shows the node once.
+    expect((await client.smembers(keys.group('lapsed-g'))).sort()).toEqual([before, node.instanceId].sort());
+    expect(await sweeper.sweep()).toBeGreaterThanOrEqual(1);
+    expect(await client.smembers(keys.group('lapsed-g'))).toEqual([node.instanceId]);
+    expect(await directory.nodesForGroup('lapsed-g')).toEqual(['lapsed']);
   });
 
   test('a node restarted under the same id does not inherit its old registrations', async () => {
-    const oldClient = connect();
+    const oldClient = await ownClient();
     const before = start('restarted', oldClient);
     await before.addGroups(['old-g']);
     oldClient.disconnect();
@@ -330,5 +435,54 @@ describe('Redis presence: cost', () => {
     expect(Object.keys(counts)).toEqual(['set']);
     expect(counts['set']).toBeGreaterThanOrEqual(4);
     expect(counts['set']).toBeLessThanOrEqual(7);
+  });
+});
+
+describe('Redis presence on a cluster: cost', () => {
+  /** Commands the whole cluster ran while `work` ran, by name, summed over the masters. */
+  async function commandsDuring(cluster: TestRedisCluster, work: () => Promise<unknown>): Promise<Record<string, number>> {
+    const admins = cluster.nodes.map((node) => connect(`redis://${node.host}:${node.port}`));
+    for (const admin of admins) await admin.config('RESETSTAT');
+    await work();
+    const counts: Record<string, number> = {};
+    for (const admin of admins) {
+      const info = await admin.info('commandstats');
+      for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+        if (name === undefined || calls === undefined) continue;
+        // Our own measuring, and the client's topology refreshes (CLUSTER SLOTS every 5 s).
+        if (name.startsWith('config') || name === 'info' || name.startsWith('cluster')) continue;
+        counts[name] = (counts[name] ?? 0) + Number(calls);
+      }
+    }
+    return counts;
+  }
+
+  test('nodesForGroup costs 2 commands; nodesForUsers one SUNION per bucket plus one MGET', async () => {
+    const { cluster, client } = await privateCluster();
+    const prefix = `${keyPrefix}${randomUUID()}:`;
+    const directory = createRedisPresenceDirectory({ client, keyPrefix: prefix });
+    const nodes = ['n1', 'n2', 'n3'].map((nodeId) =>
+      createRedisPresence({ client, nodeId, keyPrefix: prefix, heartbeatMs: 60_000, ttlSeconds: 120 }),
+    );
+    disposers.push(() => Promise.all(nodes.map((node) => node.close())));
+    for (const node of nodes) await node.addGroups(['big']);
+    const users = Array.from({ length: 1000 }, (_, index) => `u${index}`);
+    for (const [index, node] of nodes.entries()) await node.addUsers(users.slice(index * 334, index * 334 + 334));
+
+    let answer: string[] = [];
+    const group = await commandsDuring(cluster, async () => {
+      answer = await directory.nodesForGroup('big');
+    });
+    let userAnswer: string[] = [];
+    const many = await commandsDuring(cluster, async () => {
+      userAnswer = await directory.nodesForUsers(users);
+    });
+    const one = await commandsDuring(cluster, () => directory.nodesForUsers(['u1']));
+    console.info(`cluster: nodesForGroup ${JSON.stringify(group)}; nodesForUsers(1000) ${JSON.stringify(many)}; nodesForUsers(1) ${JSON.stringify(one)}`);
+    expect(answer.sort()).toEqual(['n1', 'n2', 'n3']);
+    expect(userAnswer.sort()).toEqual(['n1', 'n2', 'n3']);
+    expect(group).toEqual({ smembers: 1, mget: 1 });
+    expect(many).toEqual({ sunion: USER_BUCKETS, mget: 1 });
+    expect(one).toEqual({ sunion: 1, mget: 1 });
   });
 });

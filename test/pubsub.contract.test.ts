@@ -1,14 +1,18 @@
 /**
- * The PubSub contract, run against the in-process adapter and the Redis adapter (real Redis).
- * A Redis-only block restarts a private redis-server to check recovery after a disconnect.
+ * The PubSub contract, run against the in-process adapter, the Redis adapter on a single Redis
+ * (classic channels) and on a real 3-master Redis Cluster (sharded channels). Redis-only blocks
+ * restart a private redis-server, and a master of the private cluster, to check recovery after
+ * a disconnect.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import { Redis, type Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createMemoryPubSub } from '../src/delivery/memory.ts';
 import type { DeliveryEvent, PubSub } from '../src/delivery/ports.ts';
-import { createRedisPubSub } from '../src/delivery/redis.ts';
+import { createMemoryPubSub } from '../src/delivery/pubsub/memory.ts';
+import { createRedisPubSub } from '../src/delivery/pubsub/redis.ts';
 import { startRedis, type TestRedis } from './support/redis.ts';
+import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
 import { disposeAll } from './support/server.ts';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -63,6 +67,21 @@ interface Adapter {
   create(): Promise<PubSub>;
 }
 
+/** One private cluster for the whole file, started by the first suite that needs it. */
+let clusterStarted: Promise<TestRedisCluster> | null = null;
+const privateCluster = (): Promise<TestRedisCluster> => (clusterStarted ??= startRedisCluster());
+
+/** A PubSub on the private cluster: sharded channels (SPUBLISH / SSUBSCRIBE). */
+async function clusterPubSub(options: { readonly cluster?: TestRedisCluster } = {}): Promise<{ pubsub: PubSub; subscribeClient: Cluster }> {
+  const cluster = options.cluster ?? (await privateCluster());
+  const publishClient = await cluster.client();
+  // As the app's clients do (REDIS_CLUSTER_REFRESH_MS), shorter: a moved slot is noticed at a refresh.
+  const subscribeClient = await cluster.client({ shardedSubscribers: true, slotsRefreshInterval: 1000 });
+  const pubsub = createRedisPubSub({ publishClient, subscribeClient });
+  disposers.push(() => pubsub.close());
+  return { pubsub, subscribeClient };
+}
+
 const adapters: Adapter[] = [
   { name: 'memory', create: async () => createMemoryPubSub() },
   {
@@ -77,6 +96,7 @@ const adapters: Adapter[] = [
       return pubsub;
     },
   },
+  { name: 'redis-cluster', create: async () => (await clusterPubSub()).pubsub },
 ];
 
 describe.each(adapters)('PubSub contract: $name', ({ create }) => {
@@ -221,6 +241,29 @@ describe.each(adapters)('PubSub contract: $name', ({ create }) => {
     await expect(closing.subscribe(newChannel(), () => {})).rejects.toThrow(/closed/);
   });
 
+  test('drops events whose fence is lower than one already delivered; equal and higher pass', async () => {
+    const channel = newChannel();
+    const other = newChannel();
+    const { received, unsubscribe } = await collect(channel);
+    const onOther = await collect(other);
+    const [before, newer, sameFence, stale, unfenced, onOtherChannel, higher] = Array.from({ length: 7 }, () => message());
+    await pubsub.publish(channel, before!, { fence: 7 });
+    await pubsub.publish(channel, newer!, { fence: 8 });
+    await pubsub.publish(channel, sameFence!, { fence: 8 });
+    // What a deposed relay (fence 7) still publishes after its successor (fence 8) was heard.
+    await pubsub.publish(channel, stale!, { fence: 7 });
+    await pubsub.publish(other, onOtherChannel!, { fence: 7 });
+    await pubsub.publish(channel, unfenced!);
+    await pubsub.publish(channel, higher!, { fence: 9 });
+    await waitFor(() => received.length === 5);
+    await barrier();
+    expect(received).toEqual([before, newer, sameFence, unfenced, higher]);
+    // The mark is the subscriber's, not the channel's: the deposed relay is refused everywhere.
+    expect(onOther.received).toEqual([]);
+    unsubscribe();
+    onOther.unsubscribe();
+  });
+
   test('onResubscribed returns a remover and does not fire while connected', async () => {
     let fired = 0;
     const remove = pubsub.onResubscribed(() => {
@@ -279,5 +322,95 @@ describe('Redis PubSub across a Redis restart', () => {
     await waitFor(() => kept.length === 3);
     expect(dropped).toHaveLength(2);
     expect(resubscribed).toBe(1);
+  });
+});
+
+// --- Redis Cluster only: a master restart under a sharded subscription ---------------------------
+
+describe('Redis PubSub on a cluster across a master restart', () => {
+  test('fires onResubscribed once the shard is back, and delivers what is published after', async () => {
+    // A cluster of its own: the restart fails the whole cluster for a while.
+    const cluster = await startRedisCluster();
+    const { pubsub } = await clusterPubSub({ cluster });
+    const channel = newChannel();
+    const kept: DeliveryEvent[] = [];
+    await pubsub.subscribe(channel, (event) => kept.push(event));
+    let resubscribed = 0;
+    pubsub.onResubscribed(() => {
+      resubscribed += 1;
+    });
+    await pubsub.publish(channel, message());
+    await waitFor(() => kept.length === 1);
+
+    // The master that owns the channel's slot: its sharded subscriber connection dies with it.
+    const owner = await cluster.masterOf(calculateSlot(channel));
+    await cluster.kill(owner);
+    const killedAt = Date.now();
+    await cluster.restart(owner);
+    await waitFor(() => resubscribed >= 1, 20_000);
+    console.info(`onResubscribed fired ${Date.now() - killedAt} ms after the master was killed`);
+
+    // Nothing waits between the signal and this publish: the sharded subscription must be live.
+    const after = message();
+    await pubsub.publish(channel, after);
+    await waitFor(() => kept.length === 2, 10_000);
+    expect(kept[1]).toEqual(after);
+    expect(resubscribed).toBe(1);
+  }, 60_000);
+
+  test("fires onResubscribed after the channel's slot moved to another master, and delivers what is published after", async () => {
+    const cluster = await startRedisCluster();
+    const { pubsub } = await clusterPubSub({ cluster });
+    const channel = newChannel();
+    const kept: DeliveryEvent[] = [];
+    await pubsub.subscribe(channel, (event) => kept.push(event));
+    let resubscribed = 0;
+    pubsub.onResubscribed(() => {
+      resubscribed += 1;
+    });
+    await pubsub.publish(channel, message());
+    await waitFor(() => kept.length === 1);
+
+    // Resharding moves the slot: the old owner drops our shard subscription, the client learns
+    // the new owner at its next topology refresh and subscribes there.
+    const slot = calculateSlot(channel);
+    const from = await cluster.masterOf(slot);
+    const movedAt = Date.now();
+    await cluster.moveSlot(slot, (from + 1) % cluster.nodes.length);
+    await waitFor(() => resubscribed >= 1, 20_000);
+    console.info(`onResubscribed fired ${Date.now() - movedAt} ms after the slot moved`);
+
+    const after = message();
+    await pubsub.publish(channel, after);
+    await waitFor(() => kept.length === 2, 10_000);
+    expect(kept[1]).toEqual(after);
+  }, 60_000);
+
+  test('spreads node channels over the shards: SPUBLISH reaches only the owning master', async () => {
+    const cluster = await privateCluster();
+    const { pubsub } = await clusterPubSub();
+    // Channels whose slots belong to different masters.
+    const channels: string[] = [];
+    const owners = new Set<number>();
+    while (owners.size < cluster.nodes.length) {
+      const channel = newChannel();
+      const owner = await cluster.masterOf(calculateSlot(channel));
+      if (!owners.has(owner)) {
+        owners.add(owner);
+        channels.push(channel);
+      }
+    }
+    const admins = cluster.nodes.map((node) => connect(`redis://${node.host}:${node.port}`));
+    const received = await Promise.all(channels.map(async (channel) => (await (async () => {
+      const events: DeliveryEvent[] = [];
+      await pubsub.subscribe(channel, (event) => events.push(event));
+      return events;
+    })())));
+    const before = await Promise.all(admins.map(async (admin) => Number(/spublish:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0)));
+    for (const channel of channels) await pubsub.publish(channel, message());
+    await waitFor(() => received.every((events) => events.length === 1));
+    const after = await Promise.all(admins.map(async (admin) => Number(/spublish:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0)));
+    // One SPUBLISH per channel, each on its own master: every master ran exactly one.
+    expect(after.map((calls, index) => calls - (before[index] ?? 0))).toEqual(cluster.nodes.map(() => 1));
   });
 });

@@ -1,17 +1,23 @@
 /**
  * The relay against a real embedded store and in-process pub/sub: per-node routing, commit
  * order, checkpoint and resume, at-least-once under publish failures, wake-up without
- * polling, and the lease gate.
+ * polling, the lease gate, and fencing: a deposed relay's checkpoint is refused by the store and
+ * its publishes are dropped by subscribers (with the in-process lease and with the Redis lease).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLocalLease, createMemoryPresence, createMemoryPubSub } from '../src/delivery/memory.ts';
+import { createLocalLease } from '../src/delivery/lease/memory.ts';
+import { createMemoryPresence } from '../src/delivery/presence/memory.ts';
+import { createMemoryPubSub } from '../src/delivery/pubsub/memory.ts';
 import { nodeChannel, type DeliveryEvent, type PubSub, type RelayLease } from '../src/delivery/ports.ts';
-import { createRelay } from '../src/delivery/relay.ts';
+import { createRedisLease } from '../src/delivery/lease/redis.ts';
+import { createRedisPubSub } from '../src/delivery/pubsub/redis.ts';
+import { createRelay, RelayFencedError, type Relay } from '../src/delivery/relay.ts';
 import type { Store } from '../src/storage/port.ts';
 import { createSqliteStore } from '../src/storage/sqlite/store.ts';
+import { startRedis } from './support/redis.ts';
 import { disposeAll, onDispose, sleep } from './support/server.ts';
 
 afterEach(disposeAll);
@@ -195,12 +201,12 @@ describe('relay', () => {
     let failures = 1;
     const store: Store = {
       ...inner,
-      setCheckpoint(name, position) {
+      setCheckpoint(name, position, fence) {
         if (failures > 0) {
           failures -= 1;
           return Promise.reject(new Error('disk busy'));
         }
-        return inner.setCheckpoint(name, position);
+        return inner.setCheckpoint(name, position, fence);
       },
     };
     const pubsub = createMemoryPubSub();
@@ -224,7 +230,7 @@ describe('relay', () => {
     await send(inner, group, 'alice');
     await until(() => messageSeqs(a, group).length === 2);
     // The timer's next save writes the newest position instead of repeating the old failure.
-    await until(async () => relay.stats.position !== null && (await inner.getCheckpoint('relay')) === relay.stats.position);
+    await until(async () => relay.stats.position !== null && (await inner.getCheckpoint('relay'))?.position === relay.stats.position);
     expect(errors).toHaveLength(1);
   });
 
@@ -235,7 +241,7 @@ describe('relay', () => {
     const group = await groupWith(store, ['alice']);
     await presence.forNode('a').addGroups([group]);
     const a = await listen(pubsub, 'a');
-    let grant: (value: { lost: AbortSignal }) => void = () => {};
+    let grant: (value: { lost: AbortSignal; fence: number }) => void = () => {};
     const lost = new AbortController();
     let grants = 0;
     const lease: RelayLease = {
@@ -255,7 +261,7 @@ describe('relay', () => {
     await sleep(200);
     expect(a).toEqual([]);
     expect(relay.stats.leader).toBe(false);
-    grant({ lost: lost.signal });
+    grant({ lost: lost.signal, fence: 1 });
     await until(() => messageSeqs(a, group).length === 1);
     expect(relay.stats.leader).toBe(true);
     lost.abort();
@@ -263,5 +269,129 @@ describe('relay', () => {
     await send(store, group, 'alice');
     await sleep(200);
     expect(messageSeqs(a, group)).toEqual([1]);
+  });
+});
+
+/** A PubSub whose publishes wait while paused: a relay frozen mid-publish (a long GC pause). */
+function pausable(inner: PubSub): PubSub & { pause(): void; resume(): void } {
+  let gate: { promise: Promise<void>; open: () => void } | null = null;
+  return {
+    ...inner,
+    async publish(channel, event, options) {
+      while (gate !== null) await gate.promise;
+      return inner.publish(channel, event, options);
+    },
+    pause() {
+      let open = (): void => {};
+      const promise = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      gate = { promise, open };
+    },
+    resume() {
+      const current = gate;
+      gate = null;
+      current?.open();
+    },
+  };
+}
+
+describe('relay fencing', () => {
+  /**
+   * Relay A leads and is frozen while publishing message 2; relay B takes over with a higher
+   * fence and publishes message 2; then A wakes up. A's late publish must not reach the node,
+   * and its checkpoint must be refused, which ends its leadership.
+   */
+  async function deposedRelayScenario(options: {
+    readonly pubsub: PubSub;
+    readonly leaseA: RelayLease;
+    readonly leaseB: RelayLease;
+    /** Runs after A is frozen and before B starts: e.g. A's lease expiring in Redis. */
+    readonly beforeB?: () => Promise<void>;
+  }): Promise<{ received: number[]; errorsOfA: unknown[]; a: Relay; b: Relay; store: Store }> {
+    const { store } = await newStore();
+    const presence = createMemoryPresence();
+    const group = await groupWith(store, ['alice']);
+    await presence.forNode('a').addGroups([group]);
+    const events = await listen(options.pubsub, 'a');
+    const pubsubA = pausable(options.pubsub);
+    const errorsOfA: unknown[] = [];
+    const a = createRelay({
+      store,
+      pubsub: pubsubA,
+      directory: presence.directory,
+      lease: options.leaseA,
+      checkpointIntervalMs: 10,
+      retryDelayMs: 60_000,
+      onError: (error) => errorsOfA.push(error),
+    });
+    a.start();
+    onDispose(() => a.stop());
+    await send(store, group, 'alice');
+    await until(() => messageSeqs(events, group).length === 1);
+    await until(async () => (await store.getCheckpoint('relay'))?.position != null);
+    const fenceOfA = a.stats.fence as number;
+
+    pubsubA.pause();
+    await send(store, group, 'alice');
+    await options.beforeB?.();
+    const b = createRelay({ store, pubsub: options.pubsub, directory: presence.directory, lease: options.leaseB, checkpointIntervalMs: 10 });
+    b.start();
+    onDispose(() => b.stop());
+    await until(() => messageSeqs(events, group).length === 2);
+    expect(b.stats.fence).toBeGreaterThan(fenceOfA);
+    await until(async () => (await store.getCheckpoint('relay'))?.fence === b.stats.fence);
+
+    // A wakes up: it publishes message 2 with its old fence, then tries to checkpoint.
+    pubsubA.resume();
+    await until(() => errorsOfA.some((error) => error instanceof RelayFencedError), 10_000);
+    await until(() => !a.stats.leader);
+    // One more message: only B relays it, and A's copy of message 2 never arrived.
+    await send(store, group, 'alice');
+    await until(() => messageSeqs(events, group).includes(3));
+    await sleep(100);
+    return { received: messageSeqs(events, group), errorsOfA, a, b, store };
+  }
+
+  it('in one process: the deposed relay is refused by the store and its late publish is dropped', async () => {
+    // Two in-process leases stand for two processes; B's floor is read from the store.
+    const { received, b, store } = await deposedRelayScenario({
+      pubsub: createMemoryPubSub(),
+      leaseA: createLocalLease(),
+      leaseB: createLocalLease(),
+    });
+    expect(received).toEqual([1, 2, 3]);
+    expect(b.stats.leader).toBe(true);
+    expect((await store.getCheckpoint('relay'))?.fence).toBe(b.stats.fence);
+  });
+
+  it('on Redis: a relay whose lease expired while it was frozen is refused, and its publish is dropped by the subscriber', async () => {
+    const redis = await startRedis();
+    const { Redis } = await import('ioredis');
+    const client = (): InstanceType<typeof Redis> => {
+      const created = new Redis(redis.url);
+      created.on('error', () => {});
+      onDispose(() => created.disconnect());
+      return created;
+    };
+    const commands = client();
+    const pubsub = createRedisPubSub({ publishClient: commands, subscribeClient: client() });
+    onDispose(() => pubsub.close());
+    const keyPrefix = 'fencing:';
+    // A renews rarely: frozen, it does not notice for seconds that its lease expired and B took it.
+    const leaseA = createRedisLease({ client: commands, keyPrefix, ttlMs: 20_000, renewMs: 10_000, holderId: 'relay-a' });
+    const leaseB = createRedisLease({ client: commands, keyPrefix, ttlMs: 20_000, renewMs: 10_000, holderId: 'relay-b' });
+    const { received, b } = await deposedRelayScenario({
+      pubsub,
+      leaseA,
+      leaseB,
+      // A's lease expires while A is frozen (what the ttl does; here at once).
+      beforeB: async () => {
+        await commands.del(`${keyPrefix}{relay}:lease`);
+      },
+    });
+    expect(received).toEqual([1, 2, 3]);
+    expect(b.stats.leader).toBe(true);
+    expect(Number(await commands.get(`${keyPrefix}{relay}:fence`))).toBe(b.stats.fence);
   });
 });

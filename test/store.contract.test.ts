@@ -102,17 +102,61 @@ async function readOutboxUntil(
 const isMarker = (groupId: string) => (record: OutboxRecord): boolean =>
   record.event.type === 'membersAdded' && record.event.groupId === groupId;
 
+/** Reads from an open follower until a record satisfies `last`; returns all read. */
+async function readUntil(
+  iterator: AsyncIterator<readonly OutboxRecord[]>,
+  last: (record: OutboxRecord) => boolean,
+  timeoutMs = 10_000,
+): Promise<OutboxRecord[]> {
+  const records: OutboxRecord[] = [];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const batch = await batchOf(iterator.next(), Math.max(1, deadline - Date.now()), 'outbox tail');
+    for (const record of batch) {
+      records.push(record);
+      if (last(record)) return records;
+    }
+  }
+}
+
+interface OutboxTail {
+  /**
+   * Every event committed since the previous call (or since the tail started), in commit
+   * order: commits a marker (a new group) and reads up to it. Whatever came before the marker
+   * is exactly what had been committed.
+   */
+  next(): Promise<OutboxEvent[]>;
+  close(): Promise<void>;
+}
+
 /**
- * Every outbox record committed after `after`, and the position that ends them. A follower
- * never ends by itself, so this commits a marker (a new group) and reads up to it: whatever
- * came before the marker is exactly what had been committed.
+ * A follower from the start, read past everything committed so far, then kept open: from there
+ * on every adapter yields in commit order (MongoDB from its change stream; reading from null
+ * first goes through the collection, group by group). The markers' ids sort after every group
+ * id of these tests, so the first read ends after all of it.
  */
-async function outboxSince(store: Store, after: string | null): Promise<{ events: OutboxEvent[]; end: string }> {
-  const marker = uniqueId('marker-');
-  await makeGroup(store, marker, 'marker-owner');
-  const records = await readOutboxUntil(store, after, isMarker(marker));
-  const end = records.at(-1)!.position;
-  return { events: records.slice(0, -1).map((record) => record.event), end };
+const openTails: OutboxTail[] = [];
+
+async function tailOutbox(store: Store): Promise<OutboxTail> {
+  const controller = new AbortController();
+  const iterator = store.outbox.follow(null, controller.signal)[Symbol.asyncIterator]();
+  const drain = async (): Promise<OutboxEvent[]> => {
+    const marker = uniqueId('~marker-');
+    // Committed before the read below starts, so it is part of what that read sees first.
+    await makeGroup(store, marker, 'marker-owner');
+    const records = await readUntil(iterator, isMarker(marker));
+    return records.slice(0, -1).map((record) => record.event);
+  };
+  const tail: OutboxTail = {
+    next: drain,
+    async close() {
+      controller.abort();
+      await iterator.return?.();
+    },
+  };
+  openTails.push(tail);
+  await drain();
+  return tail;
 }
 
 /** Reads a whole keyset-paged list, checking each page's size and hasMore. */
@@ -147,6 +191,7 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
       ({ store, dispose } = await adapter.create());
     });
     afterEach(async () => {
+      for (const tail of openTails.splice(0)) await tail.close();
       await dispose();
     });
 
@@ -193,9 +238,9 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
       });
 
       it('appends one membersAdded event naming everyone, owner included, with seq 0', async () => {
-        const { end } = await outboxSince(store, null);
+        const tail = await tailOutbox(store);
         await makeGroup(store, 'g1', 'owner', ['b', 'owner', 'a', 'b']);
-        const { events } = await outboxSince(store, end);
+        const events = await tail.next();
         expect(events).toHaveLength(1);
         const [event] = events;
         expect(event).toMatchObject({ type: 'membersAdded', groupId: 'g1', seq: 0 });
@@ -229,7 +274,7 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
         await makeGroup(store, 'g1', 'owner', ['a']);
         await send(store, 'g1', 'owner');
         await send(store, 'g1', 'a');
-        const { end } = await outboxSince(store, null);
+        const tail = await tailOutbox(store);
 
         const outcome = await store.addMembers('g1', ['a', 'b', 'owner', 'c', 'b'], { now: at(9), maxMembers: 10 });
         expect(outcome.ok).toBe(true);
@@ -247,7 +292,7 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
         expect(await store.getMembership('g1', 'a')).toMatchObject({ joinedSeq: 0, lastReadSeq: 2 });
         expect(await store.getUsers(['c'])).toEqual([{ id: 'c', name: null }]);
 
-        const { events } = await outboxSince(store, end);
+        const events = await tail.next();
         expect(events).toHaveLength(1);
         const [event] = events;
         expect(event).toMatchObject({ type: 'membersAdded', groupId: 'g1', seq: 2 });
@@ -256,22 +301,22 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
 
       it('changes nothing and appends no event when nobody is new', async () => {
         const group = await makeGroup(store, 'g1', 'owner', ['a']);
-        const { end } = await outboxSince(store, null);
+        const tail = await tailOutbox(store);
         const outcome = await store.addMembers('g1', ['a', 'owner'], { now: at(9), maxMembers: 2 });
         expect(outcome).toEqual({ ok: true, group, changed: [] });
-        expect((await outboxSince(store, end)).events).toEqual([]);
+        expect(await tail.next()).toEqual([]);
       });
 
       it('accepts exactly maxMembers and refuses maxMembers + 1 without changing anything', async () => {
         await makeGroup(store, 'g1', 'owner', ['a']);
-        const { end } = await outboxSince(store, null);
+        const tail = await tailOutbox(store);
 
         const refused = await store.addMembers('g1', ['x1', 'x2', 'x3', 'a'], { now: at(9), maxMembers: 4 });
         expect(refused).toEqual({ ok: false, reason: 'TOO_MANY_MEMBERS' });
         expect(await store.getGroup('g1')).toMatchObject({ memberCount: 2 });
         expect(await store.getMembership('g1', 'x1')).toBeNull();
         expect(await store.getUsers(['x1', 'x2', 'x3'])).toEqual([]);
-        expect((await outboxSince(store, end)).events).toEqual([]);
+        expect(await tail.next()).toEqual([]);
 
         const accepted = await store.addMembers('g1', ['x1', 'x2', 'a'], { now: at(9), maxMembers: 4 });
         expect(accepted).toMatchObject({ ok: true, group: { memberCount: 4 } });
@@ -279,13 +324,13 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
       });
 
       it('fails with GROUP_NOT_FOUND without creating users or events', async () => {
-        const { end } = await outboxSince(store, null);
+        const tail = await tailOutbox(store);
         expect(await store.addMembers('nope', ['ghost'], { now: at(1), maxMembers: 10 })).toEqual({
           ok: false,
           reason: 'GROUP_NOT_FOUND',
         });
         expect(await store.getUsers(['ghost'])).toEqual([]);
-        expect((await outboxSince(store, end)).events).toEqual([]);
+        expect(await tail.next()).toEqual([]);
       });
     });
 
@@ -293,7 +338,7 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
       it('removes the membership, counts it, and appends memberRemoved at the group lastSeq', async () => {
         await makeGroup(store, 'g1', 'owner', ['a', 'b'], at(0));
         await send(store, 'g1', 'a', { now: at(3) });
-        const { end } = await outboxSince(store, null);
+        const tail = await tailOutbox(store);
 
         const outcome = await store.removeMember('g1', 'a');
         expect(outcome).toMatchObject({ ok: true, changed: ['a'], group: { memberCount: 2, lastSeq: 1 } });
@@ -301,7 +346,7 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
         expect(await store.getGroup('g1')).toMatchObject({ memberCount: 2 });
         expect(await store.getMembership('g1', 'a')).toBeNull();
         expect(await store.listAllUserGroups('a')).toEqual([]);
-        expect((await outboxSince(store, end)).events).toEqual([
+        expect(await tail.next()).toEqual([
           { type: 'memberRemoved', groupId: 'g1', userId: 'a', seq: 1 },
         ]);
         // The removed member's earlier message stays in the history.
@@ -310,10 +355,10 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
 
       it('reports no change and appends nothing for a non-member; GROUP_NOT_FOUND for a missing group', async () => {
         const group = await makeGroup(store, 'g1', 'owner', ['a']);
-        const { end } = await outboxSince(store, null);
+        const tail = await tailOutbox(store);
         expect(await store.removeMember('g1', 'stranger')).toEqual({ ok: true, group, changed: [] });
         expect(await store.removeMember('nope', 'a')).toEqual({ ok: false, reason: 'GROUP_NOT_FOUND' });
-        expect((await outboxSince(store, end)).events).toEqual([]);
+        expect(await tail.next()).toEqual([]);
       });
 
       it('keeps the owner as owner after the owner leaves', async () => {
@@ -439,7 +484,7 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
       it('returns the original for a repeated clientMessageId and writes nothing', async () => {
         await makeGroup(store, 'g1', 'owner', ['a'], at(0));
         const original = await send(store, 'g1', 'a', { clientMessageId: 'c-1', body: 'first', now: at(1) });
-        const { end } = await outboxSince(store, null);
+        const tail = await tailOutbox(store);
 
         const retry = await store.appendMessage({
           id: 'unused-id',
@@ -452,7 +497,7 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
         expect(retry).toEqual({ ok: true, message: original, created: false });
         expect(await store.getMessage('unused-id')).toBeNull();
         expect(await store.getGroup('g1')).toMatchObject({ lastSeq: 1, lastActivityAt: at(1) });
-        expect((await outboxSince(store, end)).events).toEqual([]);
+        expect(await tail.next()).toEqual([]);
       });
 
       it('scopes clientMessageId to one sender in one group', async () => {
@@ -467,7 +512,7 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
       it('refuses NOT_A_MEMBER and GROUP_NOT_FOUND without changing anything', async () => {
         await makeGroup(store, 'g1', 'owner', ['a']);
         await send(store, 'g1', 'a');
-        const { end } = await outboxSince(store, null);
+        const tail = await tailOutbox(store);
         const message = { body: 'x', clientMessageId: 'c', now: at(50) };
 
         expect(await store.appendMessage({ ...message, id: 'x1', groupId: 'g1', senderId: 'stranger' })).toEqual({
@@ -481,7 +526,7 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
         expect(await store.getMessage('x1')).toBeNull();
         expect(await store.getMessage('x2')).toBeNull();
         expect(await store.getGroup('g1')).toMatchObject({ lastSeq: 1, lastActivityAt: at(1) });
-        expect((await outboxSince(store, end)).events).toEqual([]);
+        expect(await tail.next()).toEqual([]);
         expect((await send(store, 'g1', 'a')).seq).toBe(2);
       });
 
@@ -646,11 +691,37 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
     describe('checkpoints and health', () => {
       it('stores, overwrites and keeps checkpoints apart by name', async () => {
         expect(await store.getCheckpoint('relay')).toBeNull();
-        await store.setCheckpoint('relay', 'p1');
-        await store.setCheckpoint('other', 'q1');
-        await store.setCheckpoint('relay', 'p2');
-        expect(await store.getCheckpoint('relay')).toBe('p2');
-        expect(await store.getCheckpoint('other')).toBe('q1');
+        expect(await store.setCheckpoint('relay', 'p1', 1)).toBe(true);
+        expect(await store.setCheckpoint('other', 'q1', 5)).toBe(true);
+        expect(await store.setCheckpoint('relay', 'p2', 1)).toBe(true);
+        expect(await store.getCheckpoint('relay')).toEqual({ position: 'p2', fence: 1 });
+        expect(await store.getCheckpoint('other')).toEqual({ position: 'q1', fence: 5 });
+      });
+
+      it('claims a checkpoint for a fence, keeping its position, and refuses a lower fence', async () => {
+        // A new checkpoint: claimed with no position yet.
+        expect(await store.claimCheckpoint('relay', 3)).toEqual({ position: null, fence: 3 });
+        expect(await store.getCheckpoint('relay')).toEqual({ position: null, fence: 3 });
+        expect(await store.setCheckpoint('relay', 'p1', 3)).toBe(true);
+        // A newer holder claims it: the position stays, the fence rises.
+        expect(await store.claimCheckpoint('relay', 4)).toEqual({ position: 'p1', fence: 4 });
+        // The deposed holder (3) is refused, and nothing changes.
+        expect(await store.setCheckpoint('relay', 'stale', 3)).toBe(false);
+        expect(await store.claimCheckpoint('relay', 3)).toBeNull();
+        expect(await store.getCheckpoint('relay')).toEqual({ position: 'p1', fence: 4 });
+        // The current holder and a newer one write; the newer one's fence is kept.
+        expect(await store.setCheckpoint('relay', 'p2', 4)).toBe(true);
+        expect(await store.setCheckpoint('relay', 'p3', 9)).toBe(true);
+        expect(await store.setCheckpoint('relay', 'p4', 4)).toBe(false);
+        expect(await store.getCheckpoint('relay')).toEqual({ position: 'p3', fence: 9 });
+      });
+
+      it('refuses fences that are not positive safe integers, changing nothing', async () => {
+        for (const fence of [0, -1, 1.5, Number.NaN, Number.MAX_SAFE_INTEGER + 1]) {
+          await expect(store.claimCheckpoint('relay', fence), String(fence)).rejects.toThrow(RangeError);
+          await expect(store.setCheckpoint('relay', 'p', fence), String(fence)).rejects.toThrow(RangeError);
+        }
+        expect(await store.getCheckpoint('relay')).toBeNull();
       });
 
       it('answers ping', async () => {
@@ -678,16 +749,39 @@ describe('embedded store (SQLite)', () => {
     return store;
   }
 
-  it('creates dataDir recursively and opens chat.db in WAL mode at schema version 1', async () => {
+  it('creates dataDir recursively and opens chat.db in WAL mode at schema version 2', async () => {
     const dataDir = join(await tempDir(), 'nested', 'deeper');
     const store = open({ dataDir });
     await store.ping();
     const db = new Database(join(dataDir, 'chat.db'), { readonly: true });
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
     } finally {
       db.close();
+    }
+  });
+
+  it('migrates a schema 1 file: checkpoints keep their position and take fence 0', async () => {
+    const dataDir = await tempDir();
+    await createSqliteStore({ dataDir }).close();
+    // Turn the new file back into what version 1 wrote: checkpoints without a fence.
+    const raw = new Database(join(dataDir, 'chat.db'));
+    raw.exec(`DROP TABLE checkpoints;
+      CREATE TABLE checkpoints (name TEXT PRIMARY KEY NOT NULL, position TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO checkpoints (name, position) VALUES ('relay', '41');`);
+    raw.pragma('user_version = 1');
+    raw.close();
+
+    const store = open({ dataDir });
+    expect(await store.getCheckpoint('relay')).toEqual({ position: '41', fence: 0 });
+    // The first fenced relay claims it and resumes where the unfenced one stopped.
+    expect(await store.claimCheckpoint('relay', 1)).toEqual({ position: '41', fence: 1 });
+    const check = new Database(join(dataDir, 'chat.db'), { readonly: true });
+    try {
+      expect(check.pragma('user_version', { simple: true })).toBe(2);
+    } finally {
+      check.close();
     }
   });
 
@@ -696,13 +790,13 @@ describe('embedded store (SQLite)', () => {
     const first = createSqliteStore({ dataDir, synchronous: 'NORMAL' });
     await makeGroup(first, 'g1', 'owner');
     const message = await send(first, 'g1', 'owner');
-    await first.setCheckpoint('relay', '2');
+    await first.setCheckpoint('relay', '2', 7);
     await first.close();
     await first.close();
     await expect(first.ping()).rejects.toThrow();
 
     const second = open({ dataDir });
-    expect(await second.getCheckpoint('relay')).toBe('2');
+    expect(await second.getCheckpoint('relay')).toEqual({ position: '2', fence: 7 });
     expect(await second.getMessage(message.id)).toEqual(message);
     expect((await send(second, 'g1', 'owner')).seq).toBe(2);
   });

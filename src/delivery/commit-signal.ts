@@ -4,17 +4,21 @@
  * relay only learns of a commit at its next poll, which was most of the delivery latency.
  *
  * The payload is empty: the relay re-reads the outbox, so a signal that is lost (Redis down,
- * a reconnect) costs latency until the next poll, never a message.
+ * a reconnect, a slot moved on a cluster) costs latency until the next poll, never a message.
+ * On Redis Cluster it is a sharded channel (SPUBLISH/SSUBSCRIBE), like the node channels.
  */
-import type { Redis } from 'ioredis';
 import type { CommitSignal } from '../storage/port.ts';
 import { reportListenerError } from './listeners.ts';
+import { isCluster, type RedisClient } from './redis/support.ts';
 
 export interface RedisCommitSignalOptions {
-  /** A connected client for PUBLISH. */
-  readonly publishClient: Redis;
-  /** A client in subscriber mode (it may carry other channels); subscribed on first listener. */
-  readonly subscribeClient: Redis;
+  /** A connected client for PUBLISH (SPUBLISH on a cluster). */
+  readonly publishClient: RedisClient;
+  /**
+   * The client in subscriber mode that the pub/sub adapter also uses (a cluster's has sharded
+   * subscribers); subscribed on the first listener.
+   */
+  readonly subscribeClient: RedisClient;
   readonly channel: string;
   /** Told about a failed PUBLISH or SUBSCRIBE (the poll covers for it). @default ignores it */
   readonly onError?: (error: unknown) => void;
@@ -42,6 +46,9 @@ export function createRedisCommitSignal({
       }
     }
   };
+  const sharded = isCluster(subscribeClient);
+  const messageEvent = sharded ? 'smessage' : 'message';
+  const readyEvent = sharded ? 'subscribersReady' : 'ready';
   const onMessage = (from: string): void => {
     if (from === channel) wake();
   };
@@ -53,7 +60,7 @@ export function createRedisCommitSignal({
   const publish = (): void => {
     publishing = true;
     again = false;
-    publishClient.publish(channel, '').then(
+    (isCluster(publishClient) ? publishClient.spublish(channel, '') : publishClient.publish(channel, '')).then(
       () => {
         publishing = false;
         if (again) publish();
@@ -74,9 +81,9 @@ export function createRedisCommitSignal({
       listeners.add(listener);
       if (!subscribed) {
         subscribed = true;
-        subscribeClient.on('message', onMessage);
-        subscribeClient.on('ready', onReady);
-        subscribeClient.subscribe(channel).catch(onError);
+        subscribeClient.on(messageEvent, onMessage);
+        subscribeClient.on(readyEvent, onReady);
+        (sharded ? subscribeClient.ssubscribe(channel) : subscribeClient.subscribe(channel)).catch(onError);
       }
       return () => {
         listeners.delete(listener);
@@ -85,9 +92,11 @@ export function createRedisCommitSignal({
     close() {
       listeners.clear();
       if (!subscribed) return;
-      subscribeClient.off('message', onMessage);
-      subscribeClient.off('ready', onReady);
-      if (subscribeClient.status === 'ready') subscribeClient.unsubscribe(channel).catch(onError);
+      subscribeClient.off(messageEvent, onMessage);
+      subscribeClient.off(readyEvent, onReady);
+      if (subscribeClient.status === 'ready') {
+        (sharded ? subscribeClient.sunsubscribe(channel) : subscribeClient.unsubscribe(channel)).catch(onError);
+      }
     },
   };
 }

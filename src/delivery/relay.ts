@@ -1,11 +1,25 @@
 /**
- * The relay: follows the outbox in commit order, publishes each event once to every gateway
- * node that has an interest in it, then checkpoints. After a crash it resumes from the
- * checkpoint, so a record is published at least once and never skipped; gateways drop the
- * duplicates by seq. Only the holder of the lease relays.
+ * The relay: follows the outbox (each group's records in commit order), publishes each event
+ * once to every gateway node that has an interest in it, then checkpoints. After a crash it
+ * resumes from the checkpoint, so a record is published at least once and never skipped;
+ * gateways drop the duplicates by seq.
+ *
+ * Only the holder of the lease relays, and fencing keeps a deposed holder harmless: each grant
+ * carries a fence (a token larger than every earlier one); the relay claims the checkpoint with
+ * it before publishing anything, writes every checkpoint with it, and publishes with it. A
+ * relay that lost the lease without noticing yet (a long pause) is refused by the store at its
+ * next checkpoint, which ends its leadership, and its late publishes are dropped by the
+ * gateways, which have seen the higher fence of its successor (`PublishOptions.fence`).
+ *
+ * Why replays are harmless: what reaches a gateway twice is always a contiguous run of one
+ * group's events in commit order (a restart from the checkpoint, a store's overlap after a lost
+ * resume point), never one stale event on its own (that is what fencing rules out). Messages
+ * are dropped by seq; a replayed `membersAdded` is followed, before any later event of the
+ * group, by the replayed `memberRemoved` that undid it, so a removed member is never left
+ * following the group.
  */
 import type { OutboxEvent, OutboxRecord, Store } from '../storage/port.ts';
-import { nodeChannel, type PresenceDirectory, type PubSub, type RelayLease } from './ports.ts';
+import { nodeChannel, type LeaseGrant, type PresenceDirectory, type PubSub, type RelayLease } from './ports.ts';
 import { pause } from '../util/pause.ts';
 
 export interface RelayOptions {
@@ -39,8 +53,18 @@ export interface RelayStats {
   /** Milliseconds from the last relayed message's commit to its publish. */
   lagMs: number;
   leader: boolean;
+  /** The fence of the current leadership (null while standing by). */
+  fence: number | null;
   /** Outbox position of the last record published (null before the first). */
   position: string | null;
+}
+
+/** The store refused this relay's fence: a newer relay holds the checkpoint. */
+export class RelayFencedError extends Error {
+  override readonly name = 'RelayFencedError';
+  constructor(readonly fence: number) {
+    super(`Relay with fence ${fence} was deposed: the checkpoint belongs to a newer relay`);
+  }
 }
 
 export interface Relay {
@@ -62,7 +86,7 @@ export function createRelay({
   onError = () => {},
   onLeadership = () => {},
 }: RelayOptions): Relay {
-  const stats: RelayStats = { records: 0, publishes: 0, lagMs: 0, leader: false, position: null };
+  const stats: RelayStats = { records: 0, publishes: 0, lagMs: 0, leader: false, fence: null, position: null };
   const stopping = new AbortController();
   let running: Promise<void> | null = null;
 
@@ -85,13 +109,13 @@ export function createRelay({
     }
   }
 
-  async function relayBatch(batch: readonly OutboxRecord[]): Promise<void> {
+  async function relayBatch(batch: readonly OutboxRecord[], fence: number): Promise<void> {
     const groupNodes = new Map<string, Promise<string[]>>();
     // Lookups for the whole batch run together; publishes stay in commit order per node.
     const routes = await Promise.all(batch.map((record) => targets(record.event, groupNodes)));
     const publishes: Promise<void>[] = [];
     batch.forEach((record, index) => {
-      for (const node of routes[index] ?? []) publishes.push(pubsub.publish(nodeChannel(node), record.event));
+      for (const node of routes[index] ?? []) publishes.push(pubsub.publish(nodeChannel(node), record.event, { fence }));
     });
     await Promise.all(publishes);
     stats.publishes += publishes.length;
@@ -100,8 +124,14 @@ export function createRelay({
     if (lastEvent?.type === 'message') stats.lagMs = Math.max(0, Date.now() - lastEvent.message.createdAt.getTime());
   }
 
-  async function lead(signal: AbortSignal): Promise<void> {
-    const after = await store.getCheckpoint(checkpointName);
+  async function lead({ fence, lost }: LeaseGrant): Promise<void> {
+    // Claimed before anything is published: from now on every relay with a lower fence is
+    // refused by the store, and this one is refused if a higher fence has claimed it.
+    const claimed = await store.claimCheckpoint(checkpointName, fence);
+    if (claimed === null) throw new RelayFencedError(fence);
+    const deposed = new AbortController();
+    const signal = AbortSignal.any([stopping.signal, lost, deposed.signal]);
+    const after = claimed.position;
     stats.position = after;
     let published: string | null = null;
     let saved = after;
@@ -115,7 +145,11 @@ export function createRelay({
       if (position === null || position === saved) return saving;
       sinceSaved = 0;
       const write = async (): Promise<void> => {
-        await store.setCheckpoint(checkpointName, position);
+        if (!(await store.setCheckpoint(checkpointName, position, fence))) {
+          const error = new RelayFencedError(fence);
+          deposed.abort(error);
+          throw error;
+        }
         saved = position;
         await store.outbox.acknowledge(position);
       };
@@ -127,30 +161,39 @@ export function createRelay({
     try {
       for await (const batch of store.outbox.follow(after, signal)) {
         if (batch.length === 0) continue;
-        await relayBatch(batch);
+        await relayBatch(batch, fence);
         published = (batch.at(-1) as OutboxRecord).position;
         stats.position = published;
         sinceSaved += batch.length;
         if (sinceSaved >= checkpointEveryRecords) await save();
-        else timer ??= setTimeout(() => void save().catch(onError), checkpointIntervalMs);
+        // A refusal ends the leadership and is reported once, by the caller of lead().
+        else timer ??= setTimeout(() => void save().catch((error: unknown) => error instanceof RelayFencedError || onError(error)), checkpointIntervalMs);
       }
     } finally {
-      // Whatever was published is checkpointed before leaving, unless the store itself failed.
-      await save().catch(onError);
+      // Whatever was published is checkpointed before leaving, unless the store itself failed
+      // or refused (a deposed relay has nothing left to save).
+      if (!deposed.signal.aborted) await save().catch(onError);
     }
+    // Ended by the store's refusal: report it and give the lease up (the caller's catch).
+    if (deposed.signal.aborted) throw deposed.signal.reason;
   }
 
   async function run(): Promise<void> {
     while (!stopping.signal.aborted) {
       try {
-        const { lost } = await lease.acquire(stopping.signal);
+        // The checkpoint's fence is the floor of the next one, so tokens keep growing even when
+        // the lease lost its counter (a Redis restarted without persistence).
+        const fenceFloor = (await store.getCheckpoint(checkpointName))?.fence ?? 0;
+        const grant = await lease.acquire(stopping.signal, { fenceFloor });
         if (stopping.signal.aborted) break;
         stats.leader = true;
+        stats.fence = grant.fence;
         onLeadership(true);
         try {
-          await lead(AbortSignal.any([stopping.signal, lost]));
+          await lead(grant);
         } finally {
           stats.leader = false;
+          stats.fence = null;
           onLeadership(false);
         }
       } catch (error) {

@@ -55,7 +55,8 @@ export interface UserGroupRecord {
 
 /**
  * What the relay publishes. Appended to the outbox in the same transaction as the change it
- * describes, so the relay sees exactly the committed changes, in commit order.
+ * describes, so the relay sees exactly the committed changes, each group's in commit order.
+ * The JSON form is `outbox-codec.ts`.
  */
 export type OutboxEvent =
   | { readonly type: 'message'; readonly message: MessageRecord }
@@ -76,7 +77,8 @@ export type OutboxEvent =
 export interface OutboxRecord {
   /**
    * Where this record sits in the outbox, as an opaque string the adapter can resume after
-   * (`OutboxFeed.follow(after)`). Records come in commit order of their positions.
+   * (`OutboxFeed.follow(after)`): following from it yields what this follower had not yet
+   * yielded (see `follow` for when some records may come again).
    */
   readonly position: string;
   readonly event: OutboxEvent;
@@ -207,20 +209,51 @@ export interface Store {
 
   // --- outbox and relay -----------------------------------------------------------------
   readonly outbox: OutboxFeed;
-  /** Durable named checkpoints (the relay's position in the outbox). */
-  getCheckpoint(name: string): Promise<string | null>;
-  setCheckpoint(name: string, position: string): Promise<void>;
+  /**
+   * Durable named checkpoints (the relay's position in the outbox), fenced: each carries the
+   * highest fencing token that claimed it, and a writer with a lower token is refused, so a
+   * relay that lost its lease (paused, partitioned) can never move the checkpoint of the relay
+   * that replaced it. Fences are positive safe integers (RangeError otherwise).
+   */
+  getCheckpoint(name: string): Promise<Checkpoint | null>;
+  /**
+   * Claims the checkpoint for the holder of `fence`: when `fence` is at least the stored fence
+   * (or none is stored) it becomes the stored fence and the checkpoint is returned; otherwise
+   * nothing changes and the result is null (a newer holder has claimed it).
+   */
+  claimCheckpoint(name: string, fence: number): Promise<Checkpoint | null>;
+  /**
+   * Writes `position` when `fence` is at least the stored fence (storing `fence`); resolves
+   * false, writing nothing, when a higher fence holds the checkpoint.
+   */
+  setCheckpoint(name: string, position: string, fence: number): Promise<boolean>;
 
   /** Cheap round trip for readiness probes; rejects when the store is unreachable. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
+/** A fenced checkpoint (see `Store.getCheckpoint`). */
+export interface Checkpoint {
+  /** Null while claimed but not written yet. */
+  readonly position: string | null;
+  /** The highest fencing token that claimed or wrote it. */
+  readonly fence: number;
+}
+
 export interface OutboxFeed {
   /**
-   * Committed outbox records after `after` (from the oldest kept when null), in commit order,
-   * until `signal` aborts. The iterator waits for new commits rather than ending. It yields
-   * arrays so that a relay can publish and checkpoint in batches.
+   * Committed outbox records after `after` (from the oldest kept when null), until `signal`
+   * aborts, at least once each. The iterator waits for new commits rather than ending. It
+   * yields arrays so that a relay can publish and checkpoint in batches.
+   *
+   * Order: each group's records come in that group's commit order, always. Across groups the
+   * embedded adapter keeps commit order too; the MongoDB adapter keeps it while following its
+   * change stream, but when it reads the collection instead (starting from null, or after its
+   * resume point left the oplog) it yields the records group by group. After such a loss it
+   * re-reads a window that starts safely before `after`, so records up to `after` may come again
+   * (each group's as one contiguous run in commit order); consumers drop them by identity
+   * (gateways by message seq). See `mongo/outbox.ts`.
    */
   follow(after: string | null, signal: AbortSignal): AsyncIterable<readonly OutboxRecord[]>;
   /**

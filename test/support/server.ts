@@ -12,9 +12,10 @@ import { print, type ExecutionResult, type GraphQLFormattedError } from 'graphql
 import { createClient, type Client } from 'graphql-ws';
 import { pino } from 'pino';
 import WebSocket from 'ws';
-import { buildApp, GRAPHQL_PATH, type App } from '../../src/app.ts';
+import { buildApp, GRAPHQL_PATH, type App, type BuildAppOptions } from '../../src/app.ts';
 import { createTokenVerifier } from '../../src/auth/jwt.ts';
 import { defaultLimits, type Config, type HttpConfig, type Limits } from '../../src/config.ts';
+import { chooseMongoDbName } from '../../src/storage/mongo/db-name.ts';
 
 const disposers: (() => Promise<void> | void)[] = [];
 
@@ -86,6 +87,10 @@ export interface StartOptions {
   readonly redisKeyPrefix?: string;
   /** Share a secret with another test server (two gateways). @default a random one */
   readonly jwtSecret?: string;
+  /** Settings that are not limits (e.g. readyTimeoutMs). */
+  readonly settings?: Partial<Omit<Config, 'limits'>>;
+  /** The app's `openStore` option: a store that fails or hangs on purpose. */
+  readonly openStore?: BuildAppOptions['openStore'];
 }
 
 export async function startServer({
@@ -97,8 +102,11 @@ export async function startServer({
   redisUrl = null,
   redisKeyPrefix = 'chat:',
   jwtSecret = randomBytes(32).toString('base64url'),
+  settings = {},
+  openStore,
 }: StartOptions = {}): Promise<TestServer> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'chat-e2e-')));
+  const mongodbUri = backend.mongodbUri();
   const config: Config = {
     role: 'all',
     port: 0,
@@ -107,9 +115,13 @@ export async function startServer({
     dataDir: dir,
     production,
     jwtSecret,
-    redisUrl,
+    redis: redisUrl === null ? null : { mode: 'single', url: redisUrl },
     redisKeyPrefix,
-    mongodbUri: backend.mongodbUri(),
+    mongodbUri,
+    mongodbDb: chooseMongoDbName(mongodbUri, null),
+    outboxRetentionSeconds: 7 * 24 * 60 * 60,
+    outboxRescanOverlapSeconds: 300,
+    readyTimeoutMs: 2000,
     // Tests do not need power-loss durability; crash tests run the real default in a child.
     sqliteSynchronous: 'NORMAL',
     outboxPollMs: 25,
@@ -137,8 +149,9 @@ export async function startServer({
       ...http,
     },
     web: { dir: './web/dist', tokenUrl: null, devTokenTtlSeconds: 3600 },
+    ...settings,
   };
-  const app = buildApp(config, { logger: pino({ level: 'silent' }) });
+  const app = buildApp(config, { logger: pino({ level: 'silent' }), openStore });
   const { port } = await app.start();
   const tokens = createTokenVerifier(jwtSecret);
   let stopped = false;

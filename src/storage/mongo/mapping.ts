@@ -3,14 +3,8 @@
  * Pure functions, unit-tested in `test/mongo-unit.test.ts`. Dates stay BSON dates (the driver
  * returns them as `Date`), so only the field names change.
  */
-import type {
-  GroupRecord,
-  MembershipRecord,
-  MessageRecord,
-  OutboxEvent,
-  OutboxRecord,
-  UserRecord,
-} from '../port.ts';
+import { outboxEventFromJson, type OutboxEventJson } from '../outbox-codec.ts';
+import type { GroupRecord, MembershipRecord, MessageRecord, OutboxRecord, UserRecord } from '../port.ts';
 
 /** `users`: `_id` is the user id. */
 export interface UserDoc {
@@ -18,13 +12,21 @@ export interface UserDoc {
   name: string | null;
 }
 
-/** `groups`: `_id` is the group id. `lastSeq` is the per-group sequence counter. */
+/**
+ * `groups`: `_id` is the group id. `lastSeq` is the per-group message sequence; `outboxSeq`
+ * numbers the group's outbox records (messages and membership changes), so (group, outboxSeq)
+ * is an outbox record's identity and the group's commit order. Both are written in the
+ * transaction of the change they count, so the group document is the only document two
+ * changes of one group both write, and nothing else is shared between groups.
+ */
 export interface GroupDoc {
   _id: string;
   name: string;
   ownerId: string;
   memberCount: number;
   lastSeq: number;
+  /** Absent on groups written before per-group outbox keys; `$inc` creates it. */
+  outboxSeq?: number;
   createdAt: Date;
   lastActivityAt: Date;
 }
@@ -52,43 +54,32 @@ export interface MessageDoc {
   createdAt: Date;
 }
 
-/** The event as the outbox keeps it: the port's shape, with its dates as BSON dates. */
-export type OutboxEventDoc =
-  | { type: 'message'; message: MessageFields }
-  | { type: 'membersAdded'; groupId: string; userIds: string[]; seq: number }
-  | { type: 'memberRemoved'; groupId: string; userId: string; seq: number };
-
-interface MessageFields {
-  id: string;
-  groupId: string;
-  seq: number;
-  senderId: string;
-  body: string;
-  clientMessageId: string;
-  createdAt: Date;
+/** An outbox record's identity: its group and its number in that group's commit order. */
+export interface OutboxKey {
+  g: string;
+  n: number;
 }
 
 /**
- * `outbox`: `_id` is the ordered key from the `counters` document (commit order, consecutive).
- * `createdAt` is the adapter's clock at append time and drives the TTL index; it is not the
- * domain's `now`, which tests may set in the past.
+ * `outbox`: `_id` is `{ g, n }` (see `OutboxKey`), written in this field order, so that the
+ * `_id` index orders each group's records by n and one group's records are one index range
+ * (BSON compares embedded documents field by field, in order: "Comparison/Sort Order",
+ * Objects). `event` is the `outbox-codec.ts` JSON form. `createdAt` is the adapter's clock
+ * when the record was appended inside its transaction: it drives the TTL index and is the
+ * time watermark of the fallback read (see `outbox.ts`); it is not the domain's `now`, which
+ * tests may set in the past.
  */
 export interface OutboxDoc {
-  _id: number;
-  event: OutboxEventDoc;
+  _id: OutboxKey;
+  event: OutboxEventJson;
   createdAt: Date;
 }
 
-/** `checkpoints`: `_id` is the checkpoint name. */
+/** `checkpoints`: `_id` is the checkpoint name; `fence` the highest fencing token that claimed it. */
 export interface CheckpointDoc {
   _id: string;
-  position: string;
-}
-
-/** `counters`: `{ _id: 'outbox', seq }` numbers the outbox. */
-export interface CounterDoc {
-  _id: string;
-  seq: number;
+  position: string | null;
+  fence: number;
 }
 
 export const toUser = (doc: UserDoc): UserRecord => ({ id: doc._id, name: doc.name ?? null });
@@ -149,43 +140,7 @@ export const toMessageDoc = (message: MessageRecord): MessageDoc => ({
   createdAt: message.createdAt,
 });
 
-const messageFields = (message: MessageRecord | MessageFields): MessageFields => ({
-  id: message.id,
-  groupId: message.groupId,
-  seq: message.seq,
-  senderId: message.senderId,
-  body: message.body,
-  clientMessageId: message.clientMessageId,
-  createdAt: message.createdAt,
-});
-
-/** Copies field by field so that nothing but the event (no `_id`, no extra keys) is stored. */
-export function toOutboxEventDoc(event: OutboxEvent): OutboxEventDoc {
-  switch (event.type) {
-    case 'message':
-      return { type: 'message', message: messageFields(event.message) };
-    case 'membersAdded':
-      return { type: 'membersAdded', groupId: event.groupId, userIds: [...event.userIds], seq: event.seq };
-    case 'memberRemoved':
-      return { type: 'memberRemoved', groupId: event.groupId, userId: event.userId, seq: event.seq };
-  }
-}
-
-export function toOutboxEvent(doc: OutboxEventDoc): OutboxEvent {
-  switch (doc.type) {
-    case 'message':
-      return { type: 'message', message: messageFields(doc.message) };
-    case 'membersAdded':
-      return { type: 'membersAdded', groupId: doc.groupId, userIds: [...doc.userIds], seq: doc.seq };
-    case 'memberRemoved':
-      return { type: 'memberRemoved', groupId: doc.groupId, userId: doc.userId, seq: doc.seq };
-    default:
-      // Only this adapter writes the outbox; another writer's document is a deployment error.
-      throw new TypeError(`Unknown outbox event type ${JSON.stringify((doc as { type?: unknown }).type)}`);
-  }
-}
-
 export const toOutboxRecord = (doc: OutboxDoc, position: string): OutboxRecord => ({
   position,
-  event: toOutboxEvent(doc.event),
+  event: outboxEventFromJson(doc.event),
 });

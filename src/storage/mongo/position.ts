@@ -2,42 +2,59 @@
  * The opaque strings this adapter hands out: outbox positions and `listUserGroups` page keys.
  * Pure functions, unit-tested in `test/mongo-unit.test.ts`.
  */
-import { BSON } from 'mongodb';
+import { BSON, Timestamp } from 'mongodb';
+
+/** How far a collection read (see `outbox.ts`) has got. */
+export interface RescanProgress {
+  /** T0: the operation time the read fixed first; its change stream starts there (inclusive). */
+  readonly at: Timestamp;
+  /** The last record yielded, in the read's order: by group id, then by n within the group. */
+  readonly g: string;
+  readonly n: number;
+}
 
 /**
- * Where a record sits in the outbox.
- *
- * `key` is the outbox document's `_id`, taken from a counter inside the appending transaction,
- * so key order is commit order and keys are consecutive (see `appendOutbox` in `store.ts`).
- * `token` is the change stream resume token of the record's insert event, when the record came
- * from the change stream; a follower resumes with `startAfter: token` and falls back to reading
- * keys > `key` when the token is gone from the oplog. Records read from the collection itself
- * (catch-up) have no token.
+ * Where a follower is in the outbox. Records of the change stream carry their resume `token`
+ * and set `watermark` to their own `createdAt`; records of a collection read carry `rescan` and
+ * keep the watermark the read started from, since that read is not in commit order.
  */
 export interface OutboxPosition {
-  readonly key: number;
+  /**
+   * Epoch ms: the `createdAt` of the last record taken from the change stream. Every record
+   * committed after it was created after `watermark - overlap` (see `outbox.ts`). Null before
+   * any: a follower that has read nothing from a stream reads from the oldest record kept.
+   */
+  readonly watermark: number | null;
   /** A resume token (`ChangeStreamDocument._id`); any BSON value, kept as the server sent it. */
   readonly token?: unknown;
+  readonly rescan?: RescanProgress;
 }
 
 /** The position before every record: `follow(null)` starts here. */
-export const START: OutboxPosition = { key: 0 };
+export const START: OutboxPosition = { watermark: null };
 
 interface EncodedPosition {
-  readonly k: number;
+  readonly w: number | null;
   /** The token as canonical Extended JSON, so BSON types such as Binary `_typeBits` survive. */
   readonly t?: unknown;
+  readonly r?: { readonly a: { readonly t: number; readonly i: number }; readonly g: string; readonly n: number };
 }
 
-const isKey = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isWatermark = (value: unknown): value is number | null => value === null || (typeof value === 'number' && Number.isSafeInteger(value));
+const isN = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
+const isUint32 = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0xffffffff;
 
 export function encodePosition(position: OutboxPosition): string {
-  if (!isKey(position.key)) throw new RangeError(`An outbox key must be a safe integer >= 0, got ${String(position.key)}`);
-  const encoded: EncodedPosition =
-    position.token === undefined
-      ? { k: position.key }
-      : { k: position.key, t: BSON.EJSON.serialize(position.token, { relaxed: false }) };
+  if (!isWatermark(position.watermark)) throw new RangeError(`An outbox watermark must be epoch ms or null, got ${String(position.watermark)}`);
+  if (position.token !== undefined && position.rescan !== undefined) throw new RangeError('An outbox position has a token or a rescan, not both');
+  let encoded: EncodedPosition = { w: position.watermark };
+  if (position.token !== undefined) encoded = { ...encoded, t: BSON.EJSON.serialize(position.token, { relaxed: false }) };
+  if (position.rescan !== undefined) {
+    const { at, g, n } = position.rescan;
+    if (!isN(n)) throw new RangeError(`An outbox record number must be a positive safe integer, got ${String(n)}`);
+    encoded = { ...encoded, r: { a: { t: at.t, i: at.i }, g, n } };
+  }
   return Buffer.from(JSON.stringify(encoded), 'utf8').toString('base64url');
 }
 
@@ -53,17 +70,28 @@ export function decodePosition(position: string): OutboxPosition {
     throw invalid();
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalid();
-  const { k, t } = parsed as { readonly k?: unknown; readonly t?: unknown };
-  if (!isKey(k)) throw invalid();
-  if (t === undefined) return { key: k };
-  if (typeof t !== 'object' || t === null) throw invalid();
-  let token: unknown;
-  try {
-    token = BSON.EJSON.deserialize(t, { relaxed: false });
-  } catch {
-    throw invalid();
+  const { w, t, r } = parsed as { readonly w?: unknown; readonly t?: unknown; readonly r?: unknown };
+  if (!isWatermark(w)) throw invalid();
+  if (t !== undefined && r !== undefined) throw invalid();
+  if (t !== undefined) {
+    if (typeof t !== 'object' || t === null) throw invalid();
+    let token: unknown;
+    try {
+      token = BSON.EJSON.deserialize(t, { relaxed: false });
+    } catch {
+      throw invalid();
+    }
+    return { watermark: w, token };
   }
-  return { key: k, token };
+  if (r !== undefined) {
+    if (typeof r !== 'object' || r === null) throw invalid();
+    const { a, g, n } = r as { readonly a?: unknown; readonly g?: unknown; readonly n?: unknown };
+    if (typeof g !== 'string' || !isN(n) || typeof a !== 'object' || a === null) throw invalid();
+    const { t: seconds, i } = a as { readonly t?: unknown; readonly i?: unknown };
+    if (!isUint32(seconds) || !isUint32(i)) throw invalid();
+    return { watermark: w, rescan: { at: new Timestamp({ t: seconds, i }), g, n } };
+  }
+  return { watermark: w };
 }
 
 /** A `listUserGroups` key: the group's place in (lastActivityAt desc, id desc) order. */

@@ -3,6 +3,52 @@
  * driver. The composition root passes a connected `MongoClient` and closes it; `close()` here
  * only stops this store's outbox followers.
  *
+ * The send path: serialised per group, nothing shared between groups
+ * -------------------------------------------------------------------
+ * A send is one transaction of six round trips:
+ *
+ *   1. aggregate: the group, the sender's membership and an earlier send with the same
+ *      clientMessageId, in one command ($lookup, 26); it starts the transaction and fixes its
+ *      snapshot (4)
+ *   2. findOneAndUpdate groups: $inc lastSeq and outboxSeq, $set lastActivityAt (the group write)
+ *   3. insertOne messages
+ *   4. updateOne memberships: $max lastReadSeq of the sender
+ *   5. insertOne outbox: `_id: { g: groupId, n: outboxSeq }`
+ *   6. commitTransaction, w: "majority" (5)
+ *
+ * The group document is the only document two sends write in common, and only when they go to
+ * the same group (the membership only when one sender sends twice at once; message and outbox
+ * documents are new). There is no global document: sends to different groups never conflict,
+ * and membership changes write their group's document the same way.
+ *
+ * Why one group's sends serialise, and what it costs: two transactions that both write a
+ * document cannot both commit unless one's snapshot includes the other's commit (3); a
+ * transaction whose snapshot predates a commit to that document fails with WriteConflict when it
+ * writes it, and one that writes it while another holds it uncommitted fails at once; both are
+ * retried from a new snapshot (2). Where in the transaction the write sits does not matter: any
+ * commit after the snapshot dooms the attempt. So successful sends to one group form a chain in
+ * which each spans its whole transaction, statements 1..6 up to the commit being applied on the
+ * primary (the wait for the majority comes after it and overlaps the next send, since a
+ * transaction reads the newest local snapshot and waits for its majority at commit, 4), plus on
+ * average about one round trip for the next winner's retry to take its snapshot after that
+ * commit: about 7 round trips per send, where the global counter made it 9 for all groups
+ * together. The issue's figures for that old chain (9 round trips: 350-500 sends/s on one host,
+ * 100-200 on a 3-node replica set) put a round trip at 0.22-0.32 ms and 0.55-1.1 ms; per group:
+ *
+ *   one host:           1 / (7 x 0.22..0.32 ms) = about 450-650 sends/s per group
+ *   3-node replica set: 1 / (7 x 0.55..1.1 ms)  = about 130-260 sends/s per group
+ *
+ * (before: 350-500 and 100-200 sends/s for the whole deployment). A burst of N sends to one
+ * group still costs about N^2/2 attempts, now within that group only. Across groups the limit is
+ * the primary's capacity, not a lock: a send is 5 small operations plus a commit; at the 10-20k
+ * small operations/s a mid-size primary sustains that is about 1,700-3,300 sends/s, and it
+ * grows with the hardware or by sharding on the group id (every document a send writes, outbox
+ * included, is keyed by group). These figures are arithmetic on those round-trip times, not
+ * measured here: no MongoDB server runs in this environment.
+ *
+ * Following the outbox without a global key: `outbox.ts`, whose header argues why a change stream
+ * plus a collection read from a time watermark (with overlap) yields every record at least once.
+ *
  * MongoDB behaviour this file relies on, with the manual page that documents it (and, for driver
  * behaviour, the file of node_modules/mongodb/lib it was read from):
  *
@@ -16,11 +62,13 @@
  *    lib/sessions.js `withTransaction`.
  * 3. Write conflicts: a transaction writing a document that another transaction wrote after this
  *    one's snapshot (or has written and not committed yet) fails with WriteConflict (112), labelled
- *    TransientTransactionError, and is retried by (2). This serialises appends per group (the
- *    group's `lastSeq` `$inc`) and all outbox appends (the counter `$inc`).
+ *    TransientTransactionError, and is retried by (2). This serialises the writes of one group
+ *    (its document's `lastSeq`/`outboxSeq` `$inc`).
  *    "Transactions > Production Considerations" (In-progress Transactions and Write Conflicts).
- * 4. Read concern "snapshot" in transactions: all reads of one attempt see one snapshot.
- *    "Read Concern "snapshot"".
+ * 4. Read concern "snapshot" in transactions: all reads of one attempt see one snapshot. Without
+ *    atClusterTime it is speculative: the newest local snapshot when the transaction starts, and
+ *    commit with w: "majority" waits until it is majority-committed. "Read Concern "snapshot"",
+ *    "Transactions and Read Concern"; SERVER-37514, SERVER-34038.
  * 5. Write concern "majority": a commit that is acknowledged is on a majority and journaled
  *    (writeConcernMajorityJournalDefault), so it survives failover: "durable" in the port.
  *    "Write Concern" (w: "majority", j).
@@ -71,31 +119,31 @@
  *    each resume that succeeds; it throws when reopening fails. Driver specification "Change
  *    Streams" (Resume Process); lib/change_stream.js `next`, `_processErrorIteratorMode`.
  * 22. `hint` forces an index for a query. "cursor.hint()".
+ * 23. The server aborts transactions open longer than transactionLifetimeLimitSeconds (default
+ *    60); the clean-up runs every 60 s or every transactionLifetimeLimitSeconds / 2, whichever is
+ *    lower. "Server Parameters" (transactionLifetimeLimitSeconds).
+ * 24. BSON compares embedded documents field by field in the order they appear (type, name,
+ *    value), and MaxKey after every other type, so `{ g, n }` keys sort by g then n and
+ *    `{ g, n: MaxKey }` bounds a group's range. "Comparison/Sort Order" (Objects).
+ * 25. Read concern "snapshot" outside transactions (MongoDB 5.0+, find, aggregate and distinct
+ *    on a primary or secondary): one command reads majority-committed data at one point in time;
+ *    the driver sends it for operations of a `snapshot: true` session. "Read Concern
+ *    "snapshot"", lib/sessions.js `applySession`.
+ * 26. `$lookup` is allowed in transactions and snapshot reads; an uncorrelated sub-pipeline
+ *    ($match on constants) runs once per input document and uses the foreign collection's
+ *    indexes. "$lookup" (Transactions; Correlated Subqueries Using Concise Syntax).
  */
 import { ReadConcern, ReadPreference, WriteConcern } from 'mongodb';
-import type {
-  AnyBulkWriteOperation,
-  ChangeStream,
-  ChangeStreamDropDatabaseDocument,
-  ChangeStreamDropDocument,
-  ChangeStreamInsertDocument,
-  ChangeStreamInvalidateDocument,
-  ChangeStreamOptions,
-  ChangeStreamRenameDocument,
-  ClientSession,
-  Filter,
-  MongoClient,
-  Timestamp,
-  TransactionOptions,
-} from 'mongodb';
+import type { AnyBulkWriteOperation, ClientSession, Filter, MongoClient, TransactionOptions } from 'mongodb';
+import { checkFence } from '../fence.ts';
+import { outboxEventToJson } from '../outbox-codec.ts';
 import type {
   AppendOutcome,
+  Checkpoint,
   GroupRecord,
   MembershipChangeOutcome,
   MessageRecord,
   OutboxEvent,
-  OutboxFeed,
-  OutboxRecord,
   Page,
   PageRequest,
   Store,
@@ -103,26 +151,22 @@ import type {
   UserRecord,
 } from '../port.ts';
 import { checkLimit, toPage } from '../paging.ts';
-import { pause } from '../../util/pause.ts';
-import { followErrorAction, isDuplicateKey, isIndexOptionsConflict, isNamespaceExists } from './errors.ts';
-import { insertsUntilEnd, placeKey, retryDelayMs } from './follow.ts';
+import { isDuplicateKey, isIndexOptionsConflict, isNamespaceExists } from './errors.ts';
 import {
   toGroup,
   toMembership,
   toMessage,
   toMessageDoc,
-  toOutboxEventDoc,
-  toOutboxRecord,
   toUser,
   type CheckpointDoc,
-  type CounterDoc,
   type GroupDoc,
   type MembershipDoc,
   type MessageDoc,
   type OutboxDoc,
   type UserDoc,
 } from './mapping.ts';
-import { decodeGroupKey, decodePosition, encodeGroupKey, encodePosition, START } from './position.ts';
+import { createOutboxFeed, outboxKey } from './outbox.ts';
+import { decodeGroupKey, encodeGroupKey } from './position.ts';
 
 export interface MongoStoreOptions {
   /**
@@ -130,7 +174,7 @@ export interface MongoStoreOptions {
    * one). The composition root owns it: the store never connects or closes it.
    */
   readonly client: MongoClient;
-  /** Database holding the collections (users, groups, memberships, messages, outbox, checkpoints, counters). */
+  /** Database holding the collections (users, groups, memberships, messages, outbox, checkpoints). */
   readonly dbName: string;
   /**
    * How long outbox documents are kept (TTL index on `createdAt`). A relay that is down longer
@@ -140,14 +184,21 @@ export interface MongoStoreOptions {
    */
   readonly outboxRetentionSeconds?: number | undefined;
   /**
+   * How far before the last streamed record the outbox is read again when the change stream
+   * cannot resume: at least the longest time from a record's creation to its commit (the
+   * server's transactionLifetimeLimitSeconds, up to 1.5 times it) plus twice the largest clock
+   * error between app servers. See `outbox.ts`.
+   * @default 300
+   */
+  readonly rescanOverlapSeconds?: number | undefined;
+  /**
    * Most records in one batch yielded by `outbox.follow`.
    * @default 256
    */
   readonly outboxBatchSize?: number | undefined;
 }
 
-const COLLECTIONS = ['users', 'groups', 'memberships', 'messages', 'outbox', 'checkpoints', 'counters'] as const;
-const OUTBOX_COUNTER = 'outbox';
+const COLLECTIONS = ['users', 'groups', 'memberships', 'messages', 'outbox', 'checkpoints'] as const;
 const OUTBOX_TTL_INDEX = 'createdAt_ttl';
 
 /** Behaviours (2)–(6) of the header: one snapshot, durable on commit, on the primary. */
@@ -156,41 +207,6 @@ const TRANSACTION_OPTIONS: TransactionOptions = {
   writeConcern: new WriteConcern('majority'),
   readPreference: ReadPreference.primary,
 };
-
-/** What the outbox change stream passes on: inserts, and the events that end the stream (18). */
-type OutboxChange =
-  | ChangeStreamInsertDocument<OutboxDoc>
-  | ChangeStreamDropDocument
-  | ChangeStreamRenameDocument
-  | ChangeStreamDropDatabaseDocument
-  | ChangeStreamInvalidateDocument;
-
-const OUTBOX_PIPELINE = [
-  { $match: { operationType: { $in: ['insert', 'drop', 'rename', 'dropDatabase', 'invalidate'] } } },
-];
-
-const ABORTED = Symbol('aborted');
-
-/** The stream's next change, or ABORTED as soon as `signal` aborts (the stream is closed after). */
-async function nextChange(
-  stream: ChangeStream<OutboxDoc, OutboxChange>,
-  signal: AbortSignal,
-): Promise<OutboxChange | typeof ABORTED> {
-  if (signal.aborted) return ABORTED;
-  const next = stream.next();
-  // After an abort the stream is closed under this call and it rejects with nobody waiting.
-  next.catch(() => undefined);
-  let onAbort = (): void => undefined;
-  const aborted = new Promise<typeof ABORTED>((resolve) => {
-    onAbort = () => resolve(ABORTED);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([next, aborted]);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-}
 
 /** Concurrent upserts of one `_id` may fail with 11000 once; repeating then matches (11). */
 async function upsertRetrying<T>(write: () => Promise<T>): Promise<T> {
@@ -202,18 +218,34 @@ async function upsertRetrying<T>(write: () => Promise<T>): Promise<T> {
   }
 }
 
+/** What the send path's first statement reads (aggregate on groups, 26). */
+interface SendCheck {
+  _id: string;
+  member: { _id: unknown }[];
+  original: MessageDoc[];
+}
+
+/** One membership with its group, as `listUserGroups` reads them in one command (25, 26). */
+interface MembershipWithGroup extends MembershipDoc {
+  group: GroupDoc;
+}
+
 export async function createMongoStore({
   client,
   dbName,
   outboxRetentionSeconds = 7 * 24 * 60 * 60,
+  rescanOverlapSeconds = 300,
   outboxBatchSize = 256,
 }: MongoStoreOptions): Promise<Store> {
-  if (!Number.isSafeInteger(outboxRetentionSeconds) || outboxRetentionSeconds < 1) {
-    throw new RangeError(`outboxRetentionSeconds must be a positive integer, got ${outboxRetentionSeconds}`);
+  for (const [name, value] of [
+    ['outboxRetentionSeconds', outboxRetentionSeconds],
+    ['rescanOverlapSeconds', rescanOverlapSeconds],
+    ['outboxBatchSize', outboxBatchSize],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   }
-  if (!Number.isSafeInteger(outboxBatchSize) || outboxBatchSize < 1) {
-    throw new RangeError(`outboxBatchSize must be a positive integer, got ${outboxBatchSize}`);
-  }
+  const overlapMs = rescanOverlapSeconds * 1000;
+  const retentionMs = outboxRetentionSeconds * 1000;
 
   // Set here rather than trusted from the connection string: correctness depends on them (5)–(7).
   const db = client.db(dbName, {
@@ -227,9 +259,8 @@ export async function createMongoStore({
   const messages = db.collection<MessageDoc>('messages');
   const outbox = db.collection<OutboxDoc>('outbox');
   const checkpoints = db.collection<CheckpointDoc>('checkpoints');
-  const counters = db.collection<CounterDoc>('counters');
 
-  // --- start-up: collections, indexes, outbox counter -----------------------------------------
+  // --- start-up: collections and indexes ------------------------------------------------------
   // Every step is idempotent: the relay and each gateway run it at the same time (13), (14).
   for (const name of COLLECTIONS) {
     try {
@@ -254,18 +285,13 @@ export async function createMongoStore({
   // and sorts only that user's groups; an index over all groups could serve the order only by
   // walking every group in the database, and it would cost an index update on every message.
   try {
-    // The outbox's ordered key is `_id` (its index always exists); this one only expires (15).
+    // The outbox's `_id` ({ g, n }) orders each group's records; this index expires them (15)
+    // and serves the collection read's window (createdAt >= watermark - overlap).
     await outbox.createIndexes([{ key: { createdAt: 1 }, name: OUTBOX_TTL_INDEX, expireAfterSeconds: outboxRetentionSeconds }]);
   } catch (error) {
     if (!isIndexOptionsConflict(error)) throw error;
     await db.command({ collMod: 'outbox', index: { name: OUTBOX_TTL_INDEX, expireAfterSeconds: outboxRetentionSeconds } });
   }
-  // The counter must stay above every key in use, or appends would collide on `_id`; $max
-  // creates it at 0 on a new database and never lowers it.
-  const [newest] = await outbox.find({}, { projection: { _id: 1 } }).sort({ _id: -1 }).limit(1).toArray();
-  await upsertRetrying(() =>
-    counters.updateOne({ _id: OUTBOX_COUNTER }, { $max: { seq: newest?._id ?? 0 } }, { upsert: true }),
-  );
 
   // --- helpers ----------------------------------------------------------------------------------
   async function transaction<T>(fn: (session: ClientSession) => Promise<T>): Promise<T> {
@@ -279,25 +305,14 @@ export async function createMongoStore({
   }
 
   /**
-   * Appends an event inside the caller's transaction. Its `_id` comes from the `counters`
-   * document, incremented in the same transaction: two appending transactions both write that
-   * document, so the second fails with WriteConflict and is retried from a snapshot that includes
-   * the first one's commit (3). Hence a larger key always commits later, keys are consecutive
-   * (a rolled-back attempt takes no number), and a reader that sees key n has seen every key
-   * below. An ObjectId or a clock would give insertion order instead, and a transaction that
-   * took a smaller one could commit after a reader had moved past it.
-   * The price is that all outbox appends serialise; callers run this as their last write so the
-   * counter is held for as short as possible before the commit.
+   * Appends a group's event inside the caller's transaction, as record `n` of the group: the
+   * caller took `n` from the group document's `outboxSeq` in the same transaction, so the write
+   * that numbers it is the one that serialises the group's changes (3), and no document outside
+   * the group is written. `createdAt` is read here, inside the transaction after its first
+   * statement, which bounds the time to the commit (23; see `outbox.ts`).
    */
-  async function appendOutbox(session: ClientSession, event: OutboxEvent): Promise<void> {
-    const counter = await counters.findOneAndUpdate(
-      { _id: OUTBOX_COUNTER },
-      { $inc: { seq: 1 } },
-      { session, upsert: true, returnDocument: 'after' },
-    );
-    if (counter === null) throw new Error('The outbox counter upsert returned no document');
-    // createdAt is this process's clock, not the domain's `now`: it only drives the TTL.
-    await outbox.insertOne({ _id: counter.seq, event: toOutboxEventDoc(event), createdAt: new Date() }, { session });
+  async function appendOutbox(session: ClientSession, groupId: string, n: number, event: OutboxEvent): Promise<void> {
+    await outbox.insertOne({ _id: outboxKey(groupId, n), event: outboxEventToJson(event), createdAt: new Date() }, { session });
   }
 
   /** Creates the users that do not exist yet, with a null name, inside the transaction. */
@@ -309,157 +324,36 @@ export async function createMongoStore({
     await users.bulkWrite(operations, { session, ordered: true });
   }
 
-  async function findByClientMessageId(
-    groupId: string,
-    senderId: string,
-    clientMessageId: string,
-    session?: ClientSession,
-  ): Promise<MessageDoc | null> {
-    return messages.findOne({ groupId, senderId, clientMessageId }, session === undefined ? {} : { session });
+  async function findByClientMessageId(groupId: string, senderId: string, clientMessageId: string): Promise<MessageDoc | null> {
+    return messages.findOne({ groupId, senderId, clientMessageId });
   }
 
-  // --- outbox feed ------------------------------------------------------------------------------
-  const closing = new AbortController();
-  const openStreams = new Set<ChangeStream<OutboxDoc, OutboxChange>>();
-
   /**
-   * Follows the outbox in two phases, repeated as needed:
-   *
-   * - catch-up: read documents with key > last key from the collection, in key order, in batches.
-   *   A probe read first fixes a cluster time T0 in a causally consistent session; the batch reads
-   *   after it see at least everything committed up to T0 (8).
-   * - stream: a change stream from `startAtOperationTime: T0` (inclusive, 19) brings every insert
-   *   committed from T0 on, so nothing falls between the two phases; keys already yielded
-   *   (committed before T0 and read by catch-up) are skipped.
-   *
-   * When the position carries a resume token the catch-up is skipped and the stream starts after
-   * the token. When the token (or T0) is gone from the oplog (20), or the stream is invalidated
-   * (18), the follower returns to catch-up from its last key, which loses nothing as long as the
-   * TTL has not removed those documents (see `outboxRetentionSeconds`).
+   * Conditional upsert on the fence: matches only a checkpoint whose fence is at most `fence`
+   * (or that has none yet). A higher stored fence makes the filter miss and the upsert's insert
+   * collide on `_id` (11000): refused. A collision can also be two upserts racing (11), so the
+   * stored fence decides.
    */
-  async function* follow(after: string | null, outer: AbortSignal): AsyncGenerator<readonly OutboxRecord[]> {
-    const signal = AbortSignal.any([outer, closing.signal]);
-    const start = after === null ? START : decodePosition(after);
-    let lastKey = start.key;
-    // The resume token of the last yielded record, when that record came from the stream.
-    let token: unknown = start.token;
-    // Keys are consecutive (see appendOutbox); from a known position a jump means expired records.
-    let expectNext = after !== null;
-    let attempt = 0;
-
-    const take = (doc: OutboxDoc, eventToken?: unknown): OutboxRecord | null => {
-      const place = placeKey(doc._id, lastKey, expectNext);
-      if (place === 'seen') return null;
-      if (place === 'gap') {
-        process.emitWarning(
-          `outbox records ${lastKey + 1}..${doc._id - 1} expired before the relay read them; ` +
-            'raise outboxRetentionSeconds above the longest relay outage',
-          { code: 'OUTBOX_RECORDS_EXPIRED' },
-        );
-      }
-      expectNext = true;
-      lastKey = doc._id;
-      token = eventToken;
-      return toOutboxRecord(doc, encodePosition(eventToken === undefined ? { key: doc._id } : { key: doc._id, token: eventToken }));
-    };
-
-    while (!signal.aborted) {
-      let stream: ChangeStream<OutboxDoc, OutboxChange> | undefined;
-      let failed = false;
+  async function fencedUpsert(name: string, fence: number, set: Partial<CheckpointDoc>): Promise<boolean> {
+    const filter: Filter<CheckpointDoc> = { _id: name, $or: [{ fence: { $lte: fence } }, { fence: { $exists: false } }] };
+    for (let attempt = 0; ; attempt += 1) {
       try {
-        let startAtOperationTime: Timestamp | undefined;
-        if (token === undefined) {
-          const session = client.startSession({ causalConsistency: true });
-          try {
-            await outbox.findOne({}, { session, signal, projection: { _id: 1 } });
-            startAtOperationTime = session.operationTime;
-            for (;;) {
-              const docs = await outbox
-                .find({ _id: { $gt: lastKey } }, { session, signal })
-                .sort({ _id: 1 })
-                .limit(outboxBatchSize)
-                .toArray();
-              const batch = docs.map((doc) => take(doc)).filter((record) => record !== null);
-              if (batch.length > 0) yield batch;
-              if (docs.length < outboxBatchSize || signal.aborted) break;
-            }
-          } finally {
-            await session.endSession();
-          }
-          if (signal.aborted) return;
-        }
-
-        // Without a T0 (a server that sends no operationTime) the stream starts "now"; that can
-        // only happen on deployments without change streams, where watch fails anyway.
-        const options: ChangeStreamOptions = { batchSize: outboxBatchSize };
-        if (token !== undefined) options.startAfter = token;
-        else if (startAtOperationTime !== undefined) options.startAtOperationTime = startAtOperationTime;
-        stream = outbox.watch<OutboxDoc, OutboxChange>(OUTBOX_PIPELINE, options);
-        openStreams.add(stream);
-
-        for (;;) {
-          const first = await nextChange(stream, signal);
-          if (first === ABORTED) return;
-          // Take what the last getMore already buffered as well (no round trip), for one batch.
-          const changes: OutboxChange[] = [first];
-          while (changes.length < outboxBatchSize && stream.bufferedCount() > 0) {
-            const more = await stream.tryNext();
-            if (more === null) break;
-            changes.push(more);
-          }
-          const { inserts, ended } = insertsUntilEnd(changes);
-          const batch = inserts.map((change) => take(change.fullDocument, change._id)).filter((record) => record !== null);
-          attempt = 0;
-          if (batch.length > 0) yield batch;
-          if (ended) {
-            // The collection was dropped or renamed (18): read it again from the last key.
-            token = undefined;
-            break;
-          }
-        }
+        // A claim on a new checkpoint stores no position yet; a write sets it (one or the other:
+        // $set and $setOnInsert may not both name a field).
+        const update = set.position === undefined ? { $set: { fence }, $setOnInsert: { position: null } } : { $set: { ...set, fence } };
+        await checkpoints.updateOne(filter, update, { upsert: true });
+        return true;
       } catch (error) {
-        if (signal.aborted) return;
-        const action = followErrorAction(error);
-        if (action === 'fail') throw error;
-        if (action === 'fallback') token = undefined;
-        failed = true;
-      } finally {
-        if (stream !== undefined) {
-          const open = stream;
-          // close() kills the server cursor, a round trip that waits for server selection while
-          // the server is unreachable: once aborted the iterator ends at once and lets it finish.
-          const closed = open
-            .close()
-            .catch(() => undefined)
-            .finally(() => openStreams.delete(open));
-          if (!signal.aborted) await closed;
-        }
-      }
-      // After the failed stream is closed, not while it is still open.
-      if (failed) {
-        await pause(retryDelayMs(attempt), signal);
-        attempt += 1;
+        if (!isDuplicateKey(error)) throw error;
+        const stored = await checkpoints.findOne({ _id: name });
+        if (stored !== null && stored.fence > fence) return false;
+        if (attempt >= 1) throw error;
       }
     }
   }
 
-  const outboxFeed: OutboxFeed = {
-    follow,
-    async acknowledge(position) {
-      // Nothing to delete: the TTL index removes outbox documents once they are older than
-      // outboxRetentionSeconds, acknowledged or not. Deleting here would save space but would
-      // also take away what a second follower, or a relay restarted from an older checkpoint,
-      // still needs to read. The position is still checked, as the embedded adapter does.
-      decodePosition(position);
-    },
-    async backlog(after) {
-      // Keys are gapless and in commit order, so the count after the key is the lag in records.
-      // Always a range on _id (keys start at 1), also for null: the count then walks the _id index
-      // alone, where an empty filter would scan every outbox document.
-      const { key } = after === null ? START : decodePosition(after);
-      return outbox.countDocuments({ _id: { $gt: key } });
-    },
-  };
+  // --- outbox feed ------------------------------------------------------------------------------
+  const followers = createOutboxFeed({ client, outbox, overlapMs, retentionMs, batchSize: outboxBatchSize });
 
   // --- the store --------------------------------------------------------------------------------
   return {
@@ -483,6 +377,7 @@ export async function createMongoStore({
           ownerId: group.ownerId,
           memberCount: members.length,
           lastSeq: 0,
+          outboxSeq: 1,
           createdAt: group.now,
           lastActivityAt: group.now,
         };
@@ -492,7 +387,7 @@ export async function createMongoStore({
           members.map((userId) => ({ groupId: group.id, userId, lastReadSeq: 0, joinedSeq: 0, joinedAt: group.now })),
           { session },
         );
-        await appendOutbox(session, { type: 'membersAdded', groupId: group.id, userIds: members, seq: 0 });
+        await appendOutbox(session, group.id, 1, { type: 'membersAdded', groupId: group.id, userIds: members, seq: 0 });
         return toGroup(doc);
       });
     },
@@ -535,11 +430,16 @@ export async function createMongoStore({
         // joinedSeq and memberCount are those of the snapshot this commit applies to.
         const updated = await groups.findOneAndUpdate(
           { _id: groupId },
-          { $inc: { memberCount: added.length } },
+          { $inc: { memberCount: added.length, outboxSeq: 1 } },
           { session, returnDocument: 'after' },
         );
         if (updated === null) return { ok: false, reason: 'GROUP_NOT_FOUND' };
-        await appendOutbox(session, { type: 'membersAdded', groupId, userIds: added, seq: updated.lastSeq });
+        await appendOutbox(session, groupId, updated.outboxSeq ?? 1, {
+          type: 'membersAdded',
+          groupId,
+          userIds: added,
+          seq: updated.lastSeq,
+        });
         return { ok: true, group: toGroup(updated), changed: added };
       });
     },
@@ -551,11 +451,11 @@ export async function createMongoStore({
         if (deletedCount === 0) return { ok: true, group: toGroup(group), changed: [] };
         const updated = await groups.findOneAndUpdate(
           { _id: groupId },
-          { $inc: { memberCount: -1 } },
+          { $inc: { memberCount: -1, outboxSeq: 1 } },
           { session, returnDocument: 'after' },
         );
         if (updated === null) return { ok: false, reason: 'GROUP_NOT_FOUND' };
-        await appendOutbox(session, { type: 'memberRemoved', groupId, userId, seq: updated.lastSeq });
+        await appendOutbox(session, groupId, updated.outboxSeq ?? 1, { type: 'memberRemoved', groupId, userId, seq: updated.lastSeq });
         return { ok: true, group: toGroup(updated), changed: [userId] };
       });
     },
@@ -578,33 +478,41 @@ export async function createMongoStore({
       // Decoded before any read: a key this store did not produce is a RangeError even for a
       // user without groups, as in the embedded adapter.
       const key = after === undefined ? undefined : decodeGroupKey(after);
-      const mine = await memberships.find({ userId }).toArray();
-      if (mine.length === 0) return { items: [], hasMore: false };
-      const byGroup = new Map(mine.map((doc) => [doc.groupId, toMembership(doc)]));
-      const filter: Filter<GroupDoc> = { _id: { $in: [...byGroup.keys()] } };
+      const page: Filter<MembershipWithGroup> = {};
       if (key !== undefined) {
-        filter.$or = [
-          { lastActivityAt: { $lt: key.lastActivityAt } },
-          { lastActivityAt: key.lastActivityAt, _id: { $lt: key.id } },
+        page.$or = [
+          { 'group.lastActivityAt': { $lt: key.lastActivityAt } },
+          { 'group.lastActivityAt': key.lastActivityAt, 'group._id': { $lt: key.id } },
         ];
       }
-      // The _id index bounds the work to this user's groups (sorted in memory, top limit + 1);
-      // the planner must not pick a walk over all groups in activity order (22).
-      const docs = await groups
-        .find(filter, { hint: { _id: 1 } })
-        .sort({ lastActivityAt: -1, _id: -1 })
-        .limit(limit + 1)
-        .toArray();
-      // Every group found is one of `mine` (the $in); its membership is the one read first.
-      const rows = docs.flatMap((doc) => {
-        const membership = byGroup.get(doc._id);
-        return membership === undefined ? [] : [{ doc, membership }];
-      });
+      // Memberships and groups in ONE command at one point in time (25), so a send between two
+      // reads can no longer make unreadCount count the viewer's own message, nor a group left
+      // meanwhile be listed. The user's memberships (userId_groupId index), each joined to its
+      // group by _id (26), sorted in memory (top limit + 1) as before: no walk over all groups.
+      const session = client.startSession({ snapshot: true });
+      let rows: MembershipWithGroup[];
+      try {
+        rows = await memberships
+          .aggregate<MembershipWithGroup>(
+            [
+              { $match: { userId } },
+              { $lookup: { from: 'groups', localField: 'groupId', foreignField: '_id', as: 'group' } },
+              { $unwind: '$group' },
+              { $match: page },
+              { $sort: { 'group.lastActivityAt': -1, 'group._id': -1 } },
+              { $limit: limit + 1 },
+            ],
+            { session },
+          )
+          .toArray();
+      } finally {
+        await session.endSession();
+      }
       return toPage(
         rows,
         limit,
-        ({ doc }) => encodeGroupKey({ lastActivityAt: doc.lastActivityAt, id: doc._id }),
-        ({ doc, membership }) => ({ group: toGroup(doc), membership }),
+        ({ group }) => encodeGroupKey({ lastActivityAt: group.lastActivityAt, id: group._id }),
+        (row) => ({ group: toGroup(row.group), membership: toMembership(row) }),
       );
     },
     async listAllUserGroups(userId) {
@@ -617,21 +525,37 @@ export async function createMongoStore({
       const { groupId, senderId, clientMessageId } = input;
       try {
         return await transaction(async (session): Promise<AppendOutcome> => {
-          const group = await groups.findOne({ _id: groupId }, { session, projection: { _id: 1 } });
-          if (group === null) return { ok: false, reason: 'GROUP_NOT_FOUND' };
-          const member = await memberships.findOne({ groupId, userId: senderId }, { session, projection: { _id: 1 } });
-          if (member === null) return { ok: false, reason: 'NOT_A_MEMBER' };
-          // Before the $inc: a repeated send must not take a seq (and writes nothing).
-          const original = await findByClientMessageId(groupId, senderId, clientMessageId, session);
-          if (original !== null) return { ok: true, message: toMessage(original), created: false };
-          // The group document is the per-group sequence: of two concurrent senders to one
-          // group, the second to write it fails with WriteConflict (112, labelled
-          // TransientTransactionError) and withTransaction retries it from a newer snapshot,
-          // which sees the first one's seq (2), (3).
+          // One round trip for the three checks (26); it also starts the transaction's snapshot.
+          const [check] = await groups
+            .aggregate<SendCheck>(
+              [
+                { $match: { _id: groupId } },
+                { $project: { _id: 1 } },
+                {
+                  $lookup: {
+                    from: 'memberships',
+                    pipeline: [{ $match: { groupId, userId: senderId } }, { $project: { _id: 1 } }],
+                    as: 'member',
+                  },
+                },
+                // A repeated send must not take a seq (and writes nothing).
+                { $lookup: { from: 'messages', pipeline: [{ $match: { groupId, senderId, clientMessageId } }], as: 'original' } },
+              ],
+              { session },
+            )
+            .toArray();
+          if (check === undefined) return { ok: false, reason: 'GROUP_NOT_FOUND' };
+          if (check.member.length === 0) return { ok: false, reason: 'NOT_A_MEMBER' };
+          const [original] = check.original;
+          if (original !== undefined) return { ok: true, message: toMessage(original), created: false };
+          // The group document is the per-group sequence of messages and of outbox records: of
+          // two concurrent senders to one group, the second to write it fails with WriteConflict
+          // (112, labelled TransientTransactionError) and withTransaction retries it from a newer
+          // snapshot, which sees the first one's numbers (2), (3). Nothing else is shared.
           const counted = await groups.findOneAndUpdate(
             { _id: groupId },
-            { $inc: { lastSeq: 1 }, $set: { lastActivityAt: input.now } },
-            { session, returnDocument: 'after', projection: { lastSeq: 1 } },
+            { $inc: { lastSeq: 1, outboxSeq: 1 }, $set: { lastActivityAt: input.now } },
+            { session, returnDocument: 'after', projection: { lastSeq: 1, outboxSeq: 1 } },
           );
           if (counted === null) return { ok: false, reason: 'GROUP_NOT_FOUND' };
           const message: MessageRecord = {
@@ -645,14 +569,14 @@ export async function createMongoStore({
           };
           await messages.insertOne(toMessageDoc(message), { session });
           await memberships.updateOne({ groupId, userId: senderId }, { $max: { lastReadSeq: message.seq } }, { session });
-          await appendOutbox(session, { type: 'message', message });
+          await appendOutbox(session, groupId, counted.outboxSeq ?? 1, { type: 'message', message });
           return { ok: true, message, created: true };
         });
       } catch (error) {
         // DuplicateKey (11000) on the clientMessageId index: the same send committed meanwhile.
         // A repeat of a committed send (also one whose first commit result was unknown,
         // UnknownTransactionCommitResult) normally finds the original in its snapshot above, and
-        // one racing an uncommitted original conflicts on the group's lastSeq first (112,
+        // one racing an uncommitted original conflicts on the group document first (112,
         // retried); this is the guard for anything else. The failed statement aborted this
         // transaction on the server (later statements would get NoSuchTransaction, 251), so
         // withTransaction has rethrown it and the original is read outside the transaction (10),
@@ -699,12 +623,20 @@ export async function createMongoStore({
       return doc === null ? null : toMembership(doc);
     },
 
-    outbox: outboxFeed,
-    async getCheckpoint(name) {
-      return (await checkpoints.findOne({ _id: name }))?.position ?? null;
+    outbox: followers.feed,
+    async getCheckpoint(name): Promise<Checkpoint | null> {
+      const doc = await checkpoints.findOne({ _id: name });
+      return doc === null ? null : { position: doc.position ?? null, fence: doc.fence ?? 0 };
     },
-    async setCheckpoint(name, position) {
-      await upsertRetrying(() => checkpoints.updateOne({ _id: name }, { $set: { position } }, { upsert: true }));
+    async claimCheckpoint(name, fence) {
+      if (!(await fencedUpsert(name, checkFence(fence), {}))) return null;
+      const doc = await checkpoints.findOne({ _id: name });
+      // Read back at majority after the write: it is ours unless a higher fence claimed since.
+      if (doc === null || doc.fence !== fence) return null;
+      return { position: doc.position ?? null, fence };
+    },
+    async setCheckpoint(name, position, fence) {
+      return fencedUpsert(name, checkFence(fence), { position });
     },
 
     async ping() {
@@ -712,8 +644,7 @@ export async function createMongoStore({
     },
     async close() {
       // Only the followers are ours; the client belongs to the composition root.
-      closing.abort();
-      await Promise.all([...openStreams].map((stream) => stream.close().catch(() => undefined)));
+      await followers.close();
     },
   };
 }

@@ -5,7 +5,8 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { GroupRecord, MembershipRecord, MessageRecord, OutboxEvent, UserRecord } from '../port.ts';
+import type { Checkpoint, GroupRecord, MembershipRecord, MessageRecord, OutboxEvent, UserRecord } from '../port.ts';
+import { outboxEventFromJson, outboxEventToJson } from '../outbox-codec.ts';
 
 export type Synchronous = 'FULL' | 'NORMAL';
 
@@ -14,7 +15,16 @@ export interface OpenOptions {
   readonly busyTimeoutMs: number;
 }
 
-const SCHEMA_VERSION = 1;
+/**
+ * 1: the first schema. 2: checkpoints gain `fence` (fencing tokens; see `claimCheckpoint`),
+ * and a claimed checkpoint with no position yet stores '' as its position.
+ */
+const SCHEMA_VERSION = 2;
+
+/** What turns a file of one version into the next, run inside the opening transaction. */
+const MIGRATIONS: Readonly<Record<number, string>> = {
+  1: 'ALTER TABLE checkpoints ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;',
+};
 
 // Every statement is idempotent so that processes opening the file at the same time (or an
 // older file) converge on the same schema. memberships is WITHOUT ROWID so that its user_id
@@ -60,7 +70,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
   name TEXT PRIMARY KEY NOT NULL,
-  position TEXT NOT NULL
+  position TEXT NOT NULL,
+  fence INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 `;
 // No index on groups (last_activity_at, id): listUserGroups starts from the user's memberships
@@ -94,6 +105,11 @@ export function openDatabase(dataDir: string, { synchronous, busyTimeoutMs }: Op
         const version = db.pragma('user_version', { simple: true });
         if (typeof version !== 'number' || version > SCHEMA_VERSION) {
           throw new Error(`${file} has schema version ${String(version)}; this build knows ${SCHEMA_VERSION}`);
+        }
+        // A new file (version 0) gets the current schema from SCHEMA; an older one is migrated
+        // first, since SCHEMA's CREATE TABLE IF NOT EXISTS leaves existing tables as they are.
+        for (let from = version === 0 ? SCHEMA_VERSION : version; from < SCHEMA_VERSION; from += 1) {
+          db.exec(MIGRATIONS[from] as string);
         }
         db.exec(SCHEMA);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -150,13 +166,6 @@ export interface OutboxRow {
   readonly event: string;
 }
 
-/** A message as JSON keeps it: `createdAt` in epoch ms, since JSON has no dates. */
-type StoredMessage = Omit<MessageRecord, 'createdAt'> & { readonly createdAt: number };
-
-type StoredOutboxEvent =
-  | { readonly type: 'message'; readonly message: StoredMessage }
-  | Exclude<OutboxEvent, { readonly type: 'message' }>;
-
 export const toUser = (row: UserRow): UserRecord => ({ id: row.id, name: row.name });
 
 export const toGroup = (row: GroupRow): GroupRecord => ({
@@ -187,18 +196,13 @@ export const toMessage = (row: MessageRow): MessageRecord => ({
   createdAt: new Date(row.created_at),
 });
 
-export function encodeEvent(event: OutboxEvent): string {
-  const stored: StoredOutboxEvent =
-    event.type === 'message'
-      ? { type: 'message', message: { ...event.message, createdAt: event.message.createdAt.getTime() } }
-      : event;
-  return JSON.stringify(stored);
+export const encodeEvent = (event: OutboxEvent): string => JSON.stringify(outboxEventToJson(event));
+export const decodeEvent = (json: string): OutboxEvent => outboxEventFromJson(JSON.parse(json));
+
+export interface CheckpointRow {
+  readonly position: string;
+  readonly fence: number;
 }
 
-export function decodeEvent(json: string): OutboxEvent {
-  // Only this adapter writes the column, so the shape is the one encodeEvent produced.
-  const stored = JSON.parse(json) as StoredOutboxEvent;
-  return stored.type === 'message'
-    ? { type: 'message', message: { ...stored.message, createdAt: new Date(stored.message.createdAt) } }
-    : stored;
-}
+/** '' marks a checkpoint claimed before its first position was written. */
+export const toCheckpoint = (row: CheckpointRow): Checkpoint => ({ position: row.position === '' ? null : row.position, fence: row.fence });

@@ -3,6 +3,7 @@
  * machine (a relay and its gateways). Implements the storage port in `../port.ts`.
  */
 import type { CommitSignal, MessageRange, OutboxFeed, OutboxRecord, Page, PageRequest, Store, UserGroupRecord, UserRecord } from '../port.ts';
+import { checkFence } from '../fence.ts';
 import { checkLimit, toPage } from '../paging.ts';
 import {
   decodeEvent,
@@ -10,9 +11,11 @@ import {
   toGroup,
   toMembership,
   toMessage,
+  toCheckpoint,
   toUser,
   type GroupRow,
   type MembershipRow,
+  type CheckpointRow,
   type MessageRow,
   type OutboxRow,
   type UserGroupRow,
@@ -139,7 +142,7 @@ export function createSqliteStore({
       'SELECT id, event FROM outbox WHERE id > ? ORDER BY id LIMIT ?',
     ),
     backlog: db.prepare<[number], number>('SELECT count(*) FROM outbox WHERE id > ?').pluck(),
-    getCheckpoint: db.prepare<[string], string>('SELECT position FROM checkpoints WHERE name = ?').pluck(),
+    getCheckpoint: db.prepare<[string], CheckpointRow>('SELECT position, fence FROM checkpoints WHERE name = ?'),
   };
 
   // --- waking followers -------------------------------------------------------------------
@@ -287,10 +290,14 @@ export function createSqliteStore({
 
     outbox,
     async getCheckpoint(name) {
-      return sql.getCheckpoint.get(name) ?? null;
+      const row = sql.getCheckpoint.get(name);
+      return row === undefined ? null : toCheckpoint(row);
     },
-    async setCheckpoint(name, position) {
-      await writer.write({ op: 'setCheckpoint', name, position });
+    async claimCheckpoint(name, fence) {
+      return writer.write({ op: 'claimCheckpoint', name, fence: checkFence(fence) });
+    },
+    async setCheckpoint(name, position, fence) {
+      return writer.write({ op: 'setCheckpoint', name, position, fence: checkFence(fence) });
     },
 
     async ping() {

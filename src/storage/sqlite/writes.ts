@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import type {
   AppendOutcome,
+  Checkpoint,
   GroupRecord,
   MembershipChangeOutcome,
   MembershipRecord,
@@ -20,6 +21,8 @@ import {
   toGroup,
   toMembership,
   toMessage,
+  toCheckpoint,
+  type CheckpointRow,
   type GroupRow,
   type MembershipRow,
   type MessageRow,
@@ -40,7 +43,8 @@ export type WriteOp =
   | { readonly op: 'appendMessage'; readonly message: NewMessage }
   | { readonly op: 'markRead'; readonly groupId: string; readonly userId: string; readonly seq: number }
   | { readonly op: 'acknowledge'; readonly id: number }
-  | { readonly op: 'setCheckpoint'; readonly name: string; readonly position: string };
+  | { readonly op: 'claimCheckpoint'; readonly name: string; readonly fence: number }
+  | { readonly op: 'setCheckpoint'; readonly name: string; readonly position: string; readonly fence: number };
 
 /** What each op resolves with. */
 export interface WriteResults {
@@ -51,7 +55,8 @@ export interface WriteResults {
   appendMessage: AppendOutcome;
   markRead: MembershipRecord | null;
   acknowledge: void;
-  setCheckpoint: void;
+  claimCheckpoint: Checkpoint | null;
+  setCheckpoint: boolean;
 }
 
 /** An error as it crosses threads: enough to rebuild one the caller can inspect. */
@@ -121,9 +126,17 @@ export function createWriteExecutor(db: Database.Database): (ops: readonly Write
     ),
     appendOutbox: db.prepare<[string, number]>('INSERT INTO outbox (event, created_at) VALUES (?, ?)'),
     acknowledge: db.prepare<[number]>('DELETE FROM outbox WHERE id <= ?'),
-    setCheckpoint: db.prepare<[string, string]>(
-      `INSERT INTO checkpoints (name, position) VALUES (?, ?)
-       ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
+    getCheckpoint: db.prepare<[string], CheckpointRow>('SELECT position, fence FROM checkpoints WHERE name = ?'),
+    // Both write only when the caller's fence is at least the stored one: otherwise the upsert's
+    // WHERE fails, nothing changes and `changes` is 0.
+    claimCheckpoint: db.prepare<[string, number]>(
+      `INSERT INTO checkpoints (name, position, fence) VALUES (?, '', ?)
+       ON CONFLICT (name) DO UPDATE SET fence = excluded.fence WHERE checkpoints.fence <= excluded.fence`,
+    ),
+    setCheckpoint: db.prepare<[string, string, number]>(
+      `INSERT INTO checkpoints (name, position, fence) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET position = excluded.position, fence = excluded.fence
+       WHERE checkpoints.fence <= excluded.fence`,
     ),
   };
 
@@ -217,9 +230,11 @@ export function createWriteExecutor(db: Database.Database): (ops: readonly Write
       case 'acknowledge':
         sql.acknowledge.run(op.id);
         return undefined;
+      case 'claimCheckpoint':
+        if (sql.claimCheckpoint.run(op.name, op.fence).changes === 0) return null;
+        return toCheckpoint(sql.getCheckpoint.get(op.name) as CheckpointRow);
       case 'setCheckpoint':
-        sql.setCheckpoint.run(op.name, op.position);
-        return undefined;
+        return sql.setCheckpoint.run(op.name, op.position, op.fence).changes > 0;
     }
   }
 

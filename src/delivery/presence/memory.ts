@@ -1,68 +1,8 @@
 /**
- * In-process delivery adapters for the embedded default (no REDIS_URL): the relay and the
- * gateway live in one process, so pub/sub is a map of listeners, presence is two shared maps
- * and the relay lease is always held.
+ * In-process presence for the embedded default (no Redis): two maps shared by the directory
+ * and every node handle of the process.
  */
-import type {
-  DeliveryEvent,
-  NodePresence,
-  PresenceDirectory,
-  PubSub,
-  RelayLease,
-} from './ports.ts';
-import { reportListenerError } from './listeners.ts';
-
-/**
- * Synchronous, in-order pub/sub. `publish` calls every listener of the channel before it
- * resolves; nothing is ever lost, so `onResubscribed` never fires.
- */
-export function createMemoryPubSub(): PubSub {
-  const listeners = new Map<string, Set<(event: DeliveryEvent) => void>>();
-  let closed = false;
-  const closedError = (): Promise<never> => Promise.reject(new Error('PubSub is closed'));
-
-  return {
-    publish(channel, event) {
-      if (closed) return closedError();
-      const set = listeners.get(channel);
-      // Copy: a listener may unsubscribe (itself or another) while we iterate.
-      for (const listener of set ? [...set] : []) {
-        try {
-          listener(event);
-        } catch (error) {
-          reportListenerError(error);
-        }
-      }
-      return Promise.resolve();
-    },
-    subscribe(channel, listener) {
-      if (closed) return closedError();
-      // Wrap so that subscribing the same function twice yields two independent subscriptions,
-      // as in the Redis adapter.
-      const entry = (event: DeliveryEvent): void => listener(event);
-      let set = listeners.get(channel);
-      if (!set) {
-        set = new Set();
-        listeners.set(channel, set);
-      }
-      set.add(entry);
-      return Promise.resolve(() => {
-        const current = listeners.get(channel);
-        if (!current) return;
-        current.delete(entry);
-        if (current.size === 0) listeners.delete(channel);
-      });
-    },
-    onResubscribed() {
-      return () => {};
-    },
-    close() {
-      closed = true;
-      listeners.clear();
-      return Promise.resolve();
-    },
-  };
-}
+import type { NodePresence, PresenceDirectory } from '../ports.ts';
 
 /** The embedded presence: one directory and a write handle per gateway node. */
 export interface MemoryPresence {
@@ -139,23 +79,6 @@ export function createMemoryPresence(): MemoryPresence {
           return Promise.resolve();
         },
       };
-    },
-  };
-}
-
-/** The single-process lease: granted at once, lost only through `release`. */
-export function createLocalLease(): RelayLease {
-  let held: AbortController | null = null;
-  return {
-    acquire(signal) {
-      if (signal.aborted) return Promise.reject(signal.reason);
-      held ??= new AbortController();
-      return Promise.resolve({ lost: held.signal });
-    },
-    release() {
-      held?.abort(new Error('Relay lease released'));
-      held = null;
-      return Promise.resolve();
     },
   };
 }
