@@ -31,12 +31,7 @@ import { createSocketGuard } from './delivery/socket-guard.ts';
 import { createMemoryQuota } from './quota/memory.ts';
 import type { Quota } from './quota/port.ts';
 import { createRedisQuota } from './quota/redis.ts';
-import {
-  createWebSocketTransport,
-  useSharedSubscriptionSources,
-  type SocketServerContext,
-  type WebSocketTransport,
-} from './delivery/transport.ts';
+import { createWebSocketTransport, type SocketServerContext, type WebSocketTransport } from './delivery/transport.ts';
 import { createWebHandler } from './http/web.ts';
 import type { UseCaseDeps } from './resolvers/deps.ts';
 import { createLoaders, createSharedLoaders } from './resolvers/loaders.ts';
@@ -50,11 +45,11 @@ import { createSqliteStore } from './storage/sqlite/store.ts';
 import type { CommitSignal, Store } from './storage/port.ts';
 import { useStaticGraphiQL } from './security/graphiql.ts';
 import { applyHttpTimeouts } from './security/http-server.ts';
-import { useInputRules } from './security/input-errors.ts';
+import { codeRefusedVariables, useInputRules } from './security/input-errors.ts';
 import { metricsAccess, metricsRefusal, useMetricsAccess, type MetricsAccess } from './security/metrics-access.ts';
-import { useOperationLimits } from './security/operation-limits.ts';
+import { costErrors, useOperationLimits } from './security/operation-limits.ts';
 import { createParseCache } from './security/parse-cache.ts';
-import { useSessionLimits } from './security/session-limits.ts';
+import { acquireSubscriptionSlot, useSessionLimits } from './security/session-limits.ts';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -371,8 +366,6 @@ export function buildApp(config: Config, { logger, openStore = openConfiguredSto
             },
           }),
         useOperationLimits(config.limits),
-        // Before useSessionLimits, which wraps the subscribe function this sets.
-        useSharedSubscriptionSources(),
         useInputRules({ introspection: config.http.introspection }),
         useSessionLimits({
           quota: conn.quota,
@@ -513,6 +506,19 @@ export function buildApp(config: Config, { logger, openStore = openConfiguredSto
         maxPayloadBytes: config.limits.maxWebSocketPayloadBytes,
         maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
         executor,
+        // What useOperationLimits and useSessionLimits check in envelop, for the subscriptions
+        // the transport frames itself.
+        admitSubscription: async (args, viewer) => {
+          const errors = costErrors(args, config.limits);
+          if (errors.length > 0) return errors;
+          const slot = await acquireSubscriptionSlot(conn.quota, viewer.id, config.limits.maxSubscriptionsPerUser);
+          if (slot instanceof GraphQLError) return [slot];
+          return () => void slot.release().catch((error: unknown) => logger.warn({ err: error }, 'releasing a subscription slot failed'));
+        },
+        formatSubscriptionErrors: (result) => {
+          const { errors = [] } = codeRefusedVariables(result);
+          return { errors: errors.map((error) => maskError(error, 'Unexpected error.', false) as GraphQLError) };
+        },
         guard: createSocketGuard({
           quota: conn.quota,
           maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
@@ -520,6 +526,7 @@ export function buildApp(config: Config, { logger, openStore = openConfiguredSto
           onError: (error) => logger.warn({ err: error }, 'releasing a connection slot failed'),
         }),
         onConnection: (delta) => metrics.connections.inc(delta),
+        onSocketError: (error) => logger.error({ err: error }, 'WebSocket connection failed; closed with 4500'),
       });
       const listening = server;
       await new Promise<void>((resolve, reject) => {

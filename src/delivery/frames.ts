@@ -33,6 +33,8 @@ export interface FramePumpOptions {
   readonly maxUnflushed?: number;
   /** Told after each frame written. @default does nothing */
   readonly onFrame?: () => void;
+  /** Called once when the stream ends, however it ends. @default does nothing */
+  readonly onEnd?: () => void;
 }
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
@@ -44,18 +46,20 @@ export class FramePump implements AsyncIterableIterator<ExecutionResult> {
   readonly #prefix: string;
   readonly #maxUnflushed: number;
   readonly #onFrame: () => void;
+  readonly #onEnd: () => void;
   #unflushed = 0;
   #flushed: (() => void) | null = null;
   #ended = false;
   #running: Promise<IteratorResult<ExecutionResult>> | null = null;
 
-  constructor({ source, shape, socket, id, maxUnflushed = 32, onFrame = () => {} }: FramePumpOptions) {
+  constructor({ source, shape, socket, id, maxUnflushed = 32, onFrame = () => {}, onEnd = () => {} }: FramePumpOptions) {
     this.#source = source;
     this.#shape = shape;
     this.#socket = socket;
     this.#prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
     this.#maxUnflushed = maxUnflushed;
     this.#onFrame = onFrame;
+    this.#onEnd = onEnd;
   }
 
   /** Runs the whole stream; settles with `done` when it ends. */
@@ -95,6 +99,7 @@ export class FramePump implements AsyncIterableIterator<ExecutionResult> {
     if (this.#ended) return;
     this.#ended = true;
     this.#shape.release();
+    this.#onEnd();
     const wake = this.#flushed;
     this.#flushed = null;
     wake?.();

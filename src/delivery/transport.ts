@@ -13,13 +13,13 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
 } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
-import type { Plugin, YogaServerInstance } from 'graphql-yoga';
+import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { bearerToken, InvalidTokenError, type Session, type TokenVerifier, type Viewer } from '../auth/jwt.ts';
 import { FramePump } from './frames.ts';
 import type { SharedExecutor } from './shared-execution.ts';
 import type { GuardedConnection, SocketGuard } from './socket-guard.ts';
+import { serveGraphQLWs, type SocketExtra } from './ws-server.ts';
 
 /** What the transport adds to yoga's server context for WebSocket operations. */
 export interface SocketServerContext {
@@ -40,29 +40,21 @@ export interface WebSocketTransportOptions<TContext extends object> {
   readonly maxSubscriptionsPerConnection: number;
   /** Renders subscription events once per distinct operation for every socket on the node. */
   readonly executor: SharedExecutor<Viewer>;
+  /**
+   * Admits a subscription before its stream opens, in place of the envelop plugins' onSubscribe
+   * hooks (see subscribeShared): the errors to answer, or the function to call when it ends.
+   */
+  readonly admitSubscription: (args: ExecutionArgs, viewer: Viewer) => Promise<readonly GraphQLError[] | (() => void)>;
+  /** What a client sees of a subscription that failed to open (coded, masked errors). */
+  readonly formatSubscriptionErrors: (result: ExecutionResult) => ExecutionResult;
   /** Token expiry, per-user connection cap and document limits (socket-guard.ts). */
   readonly guard: SocketGuard;
   /** Called once a connection is authenticated, and when it closes. @default does nothing */
   readonly onConnection?: (delta: 1 | -1) => void;
   /** Called for each frame written by a shared subscription. @default does nothing */
   readonly onFrame?: () => void;
-}
-
-/** Marks the operations whose events become frames of a shared shape (see subscribeShared). */
-const isFramed = (rootValue: unknown): boolean =>
-  typeof rootValue === 'object' && rootValue !== null && (rootValue as EnvelopedRoot).frames !== undefined;
-
-/**
- * The envelop plugin that makes a framed subscription's subscribe return its source event
- * stream (graphql-js `createSourceEventStream`) instead of a stream of executed results.
- * Register it before plugins that wrap the subscribe function, so that they wrap this one.
- */
-export function useSharedSubscriptionSources(): Plugin {
-  return {
-    onSubscribe({ args, setSubscribeFn }) {
-      if (isFramed(args.rootValue)) setSubscribeFn(createSourceEventStream as never);
-    },
-  };
+  /** Told about an internal error that closed a socket with 4500. @default does nothing */
+  readonly onSocketError?: (error: unknown) => void;
 }
 
 export interface WebSocketTransport {
@@ -73,7 +65,7 @@ export interface WebSocketTransport {
 /** WebSocket close code 1001: the server is going away; clients reconnect, elsewhere if they can. */
 const GOING_AWAY = 1001;
 
-type ExtraWithViewer = {
+type ExtraWithViewer = SocketExtra & {
   viewer?: Viewer;
   expiresAt?: number;
   guarded?: GuardedConnection;
@@ -99,26 +91,42 @@ export function createWebSocketTransport<TContext extends object>({
   maxPayloadBytes,
   maxSubscriptionsPerConnection,
   executor,
+  admitSubscription,
+  formatSubscriptionErrors,
   guard,
   onConnection = () => {},
   onFrame = () => {},
+  onSocketError = () => {},
 }: WebSocketTransportOptions<TContext>): WebSocketTransport {
   const wss = new WebSocketServer({ server, path, maxPayload: maxPayloadBytes });
 
   /**
-   * A subscription whose events are rendered by a shared shape and written as frames. It still
-   * runs through envelop's subscribe, so every plugin's onSubscribe applies (cost limits, the
-   * per-user subscription cap, masked errors), but `useSharedSubscriptionSources` makes it
-   * return the source event stream: the resolver's root values, one per event, not results.
-   * No execution, context or result object is made per subscriber and event.
+   * A subscription whose events are rendered by a shared shape and written as frames. It does
+   * not run through envelop's subscribe: every plugin hook there wraps the stream in an iterator
+   * of its own and keeps the operation's context alive with it, about 8 kB per subscription in a
+   * heap snapshot, for hooks that have nothing to do on a stream of root values. The checks that
+   * matter run explicitly instead (`admitSubscription`: cost limits, the per-user cap), the
+   * source stream comes from graphql-js's createSourceEventStream (the subscribe resolver:
+   * arguments, authorization, the gateway's cursors), and no execution, context or result
+   * object is made per subscriber and event.
    */
   async function subscribeShared(
     args: ExecutionArgs,
-    root: EnvelopedRoot,
     frames: NonNullable<EnvelopedRoot['frames']>,
   ): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
-    const source = (await root.subscribe(args)) as AsyncIterable<unknown> | ExecutionResult;
-    if (!(Symbol.asyncIterator in source)) return source;
+    const admitted = await admitSubscription(args, frames.viewer);
+    if (typeof admitted !== 'function') return { errors: [...admitted] };
+    let source: AsyncIterable<unknown> | ExecutionResult;
+    try {
+      source = await createSourceEventStream(args);
+    } catch (error) {
+      admitted();
+      throw error;
+    }
+    if (!(Symbol.asyncIterator in source)) {
+      admitted();
+      return formatSubscriptionErrors(source);
+    }
     // graphql-ws keeps the arguments for the life of the operation; the context (loaders and
     // all) was only needed to open the stream.
     (args as { contextValue?: unknown }).contextValue = undefined;
@@ -129,15 +137,15 @@ export function createWebSocketTransport<TContext extends object>({
       variables: args.variableValues ?? null,
       viewer: frames.viewer,
     });
-    return new FramePump({ source: source[Symbol.asyncIterator](), shape, socket: frames.socket, id: frames.id, onFrame });
+    return new FramePump({ source: source[Symbol.asyncIterator](), shape, socket: frames.socket, id: frames.id, onFrame, onEnd: admitted });
   }
 
-  const disposable = useServer<Record<string, unknown> | undefined, ExtraWithViewer>(
+  const disposable = serveGraphQLWs<Record<string, unknown> | undefined, ExtraWithViewer>(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => {
         const root = args.rootValue as EnvelopedRoot;
-        return (root.frames === undefined ? root.subscribe(args) : subscribeShared(args, root, root.frames)) as never;
+        return (root.frames === undefined ? root.subscribe(args) : subscribeShared(args, root.frames)) as never;
       },
       onConnect: async (ctx) => {
         const token = bearerToken(ctx.connectionParams?.['authorization'] ?? ctx.connectionParams?.['Authorization']);
@@ -160,6 +168,10 @@ export function createWebSocketTransport<TContext extends object>({
           return false;
         }
         Object.assign(ctx.extra, { viewer: session.viewer, expiresAt: session.expiresAt, guarded });
+        // graphql-ws keeps connectionParams for the connection's life; the token in them has
+        // been verified and is not needed again.
+        // @ts-expect-error: graphql-ws's context is readonly to its users; this write is ours.
+        ctx.connectionParams = undefined;
         onConnection(1);
         socket.once('close', () => {
           guarded.end();
@@ -186,7 +198,6 @@ export function createWebSocketTransport<TContext extends object>({
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...(viewer === undefined ? {} : { viewer }),
           ...(expiresAt === undefined ? {} : { expiresAt }),
-          req: ctx.extra.request,
         });
         let document: DocumentNode;
         try {
@@ -214,10 +225,9 @@ export function createWebSocketTransport<TContext extends object>({
         };
         return args;
       },
-      // Close reasons never carry an internal error's message, whatever NODE_ENV says.
-      isProd: true,
     },
     wss,
+    { onError: (error) => onSocketError(error) },
   );
   return {
     async close() {

@@ -40,6 +40,13 @@ Object.defineProperty(CodedValuesOfCorrectTypeRule, 'name', { value: ValuesOfCor
 const isRefusedVariables = (result: ExecutionResult): boolean =>
   !('data' in result) && result.errors !== undefined && result.errors.every((error) => error.path === undefined);
 
+/**
+ * A result refused before running, its variable errors coded BAD_USER_INPUT; other results as
+ * they are. (What the plugin below does, for callers that run graphql-js themselves.)
+ */
+export const codeRefusedVariables = (result: ExecutionResult): ExecutionResult =>
+  isRefusedVariables(result) ? codeVariables(result) : result;
+
 const codeVariables = (result: ExecutionResult): ExecutionResult => ({
   ...result,
   errors: (result.errors ?? []).map((error) => withCode(error, ErrorCode.BAD_USER_INPUT)),

@@ -101,6 +101,20 @@ export interface SessionLimitsOptions {
   readonly now?: () => number;
 }
 
+/**
+ * One of the user's `maxSubscriptionsPerUser` subscription slots, or the RATE_LIMITED error to
+ * answer. Shared by this plugin and the WebSocket transport's framed subscriptions.
+ */
+export async function acquireSubscriptionSlot(quota: Quota, userId: string, maxSubscriptionsPerUser: number): Promise<Slot | GraphQLError> {
+  const slot = await quota.acquire(SUBSCRIPTIONS_POOL, userId, maxSubscriptionsPerUser);
+  return (
+    slot ??
+    new GraphQLError(`Too many subscriptions: a user may hold ${maxSubscriptionsPerUser} (MAX_SUBSCRIPTIONS_PER_USER); end one first.`, {
+      extensions: { code: ErrorCode.RATE_LIMITED, limit: maxSubscriptionsPerUser },
+    })
+  );
+}
+
 const isAsyncIterable = (value: unknown): value is AsyncIterable<ExecutionResult> =>
   typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 
@@ -125,17 +139,8 @@ export function useSessionLimits({ quota, maxSubscriptionsPerUser, onError = () 
       // Without a viewer the field answers UNAUTHENTICATED itself; there is nobody to count.
       if (viewer === null) return;
       setSubscribeFn(async (subscribeArgs) => {
-        const slot: Slot | null = await quota.acquire(SUBSCRIPTIONS_POOL, viewer.id, maxSubscriptionsPerUser);
-        if (slot === null) {
-          return {
-            errors: [
-              new GraphQLError(
-                `Too many subscriptions: a user may hold ${maxSubscriptionsPerUser} (MAX_SUBSCRIPTIONS_PER_USER); end one first.`,
-                { extensions: { code: ErrorCode.RATE_LIMITED, limit: maxSubscriptionsPerUser } },
-              ),
-            ],
-          };
-        }
+        const slot = await acquireSubscriptionSlot(quota, viewer.id, maxSubscriptionsPerUser);
+        if (slot instanceof GraphQLError) return { errors: [slot] };
         const release = (): void => void slot.release().catch(onError);
         let result: Awaited<ReturnType<typeof subscribeFn>>;
         try {
