@@ -69,7 +69,7 @@ function judge(step: Awaited<ReturnType<LoadGenerator['runStep']>>, options: Fan
   const generatorReasons: string[] = [];
   if (step.generator.cpu > options.maxGeneratorCpu) generatorReasons.push(`generator saturated: ${Math.round(step.generator.cpu * 100)}% of its core`);
   if (step.generator.sendLagP99Ms > options.maxSendLagMs) {
-    const other = step.otherLoad.generatorCpus;
+    const other = step.cpus.generator?.otherProcesses ?? null;
     generatorReasons.push(
       `generator behind schedule: send lag p99 ${step.generator.sendLagP99Ms.toFixed(1)} ms` +
         (other === null ? '' : ` (other processes took ${other} cores of its CPU)`),
@@ -92,7 +92,7 @@ function describe(step: StepResult): string {
     `${step.targetDeliveriesPerSecond.toLocaleString('en-US')} deliveries/s${step.refinement ? ' (refine)' : ''}: ` +
     `p50 ${l.p50} ms, p99 ${l.p99} ms, lost ${step.lost ?? 'n/j'}, server ${step.serverCores.toFixed(2)} cores, ` +
     `${step.cpuSecondsPer1000Deliveries ?? '–'} CPU-s/1k, generator ${Math.round(step.generator.cpu * 100)}%, ` +
-    `other load ${step.otherLoad.serverCpus ?? step.otherLoad.allCpus} cores → ${step.verdict}` +
+    `server CPU interrupts ${step.cpus.server?.interrupts ?? '–'}, other processes ${step.cpus.server?.otherProcesses ?? '–'} cores → ${step.verdict}` +
     (step.reasons.length > 0 ? ` (${step.reasons.join('; ')})` : '')
   );
 }

@@ -12,7 +12,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
 import WebSocket from 'ws';
-import { cpuBusySeconds, cpuPressure, cpuSeconds } from './procstat.ts';
+import { cpuPressure, cpuSeconds, cpuTimes, type CpuTimes } from './procstat.ts';
 
 const MARKER = Buffer.from('bench#');
 const MARKER_LENGTH = MARKER.length;
@@ -152,16 +152,25 @@ export interface StepMeasurement {
   readonly serverCores: number;
   readonly cpuSecondsPer1000Deliveries: number | null;
   /**
-   * Work of processes outside the benchmark during the step, in cores (CPU busy time minus
-   * the benchmark's own processes): on a shared machine it shows how much noise a step had.
+   * What the CPUs did besides the benchmark's processes during the step, in cores. Kernel
+   * interrupt work (TCP over loopback, mostly charged to the CPU of the process that
+   * writes) is nobody's utime/stime; other processes are noise from a shared machine.
    */
-  readonly otherLoad: {
-    readonly serverCpus: number | null;
-    readonly generatorCpus: number | null;
-    readonly allCpus: number;
+  readonly cpus: {
+    readonly server: CpuShare | null;
+    readonly generator: CpuShare | null;
     /** /proc/pressure/cpu `some avg10` at the end of the step, %. */
-    readonly cpuPressureAvg10: number | null;
+    readonly pressureAvg10: number | null;
   };
+}
+
+export interface CpuShare {
+  /** Interrupt (mostly network softirq) time on these CPUs, in cores. */
+  readonly interrupts: number;
+  /** Processes outside the benchmark on these CPUs, in cores. */
+  readonly otherProcesses: number;
+  /** Time the hypervisor took, in cores. */
+  readonly steal: number;
 }
 
 export interface MeasuredProcess {
@@ -411,7 +420,7 @@ export class LoadGenerator implements SendErrors {
     const failedBefore = this.failedConnections;
     const cpuStart = this.serverCpu();
     const generatorStart = cpuSeconds(process.pid);
-    const busyStart = cpuBusySeconds();
+    const timesStart = cpuTimes();
     this.loopDelay.reset();
     const totalPlanned = planned * this.members;
     // p99 is over the bound once more than 1% of the planned deliveries are late.
@@ -461,18 +470,21 @@ export class LoadGenerator implements SendErrors {
     const end = performance.now();
     this.step = null;
     const cpuEnd = this.serverCpu();
-    const busyEnd = cpuBusySeconds();
+    const timesEnd = cpuTimes();
     const generatorTotal = cpuSeconds(process.pid) - generatorStart;
     const serverCpuSeconds = Object.fromEntries(Object.entries(cpuEnd).map(([name, value]) => [name, round3(value - (cpuStart[name] ?? 0))]));
     const serverCpuSecondsTotal = round3(Object.values(serverCpuSeconds).reduce((a, b) => a + b, 0));
     const sendingSeconds = Math.max(0.001, (sendEnd - t0) / 1000);
     const wallSeconds = (end - t0) / 1000;
-    const busyOn = (cpus: Iterable<number>): number => {
-      let total = 0;
-      for (const cpu of cpus) total += (busyEnd.get(cpu) ?? 0) - (busyStart.get(cpu) ?? 0);
-      return total;
+    const share = (cpus: readonly number[], ours: number): CpuShare => {
+      const delta = (key: keyof CpuTimes): number =>
+        cpus.reduce((total, cpu) => total + ((timesEnd.get(cpu)?.[key] ?? 0) - (timesStart.get(cpu)?.[key] ?? 0)), 0);
+      return {
+        interrupts: round3(delta('interrupts') / wallSeconds),
+        otherProcesses: round3(Math.max(0, delta('tasks') - ours) / wallSeconds),
+        steal: round3(delta('steal') / wallSeconds),
+      };
     };
-    const other = (busy: number, ours: number): number => round3(Math.max(0, busy - ours) / wallSeconds);
     return {
       targetDeliveriesPerSecond: rate,
       sendsPerSecond: round3(sendsPerSecond),
@@ -500,11 +512,10 @@ export class LoadGenerator implements SendErrors {
       serverCpuSecondsTotal,
       serverCores: round3(serverCpuSecondsTotal / ((end - t0) / 1000)),
       cpuSecondsPer1000Deliveries: step.delivered === 0 ? null : Math.round((serverCpuSecondsTotal / step.delivered) * 1000 * 10_000) / 10_000,
-      otherLoad: {
-        serverCpus: this.pinned === null ? null : other(busyOn(this.pinned.servers), serverCpuSecondsTotal),
-        generatorCpus: this.pinned === null ? null : other(busyOn(this.pinned.generator), generatorTotal),
-        allCpus: other(busyOn(busyEnd.keys()), serverCpuSecondsTotal + generatorTotal),
-        cpuPressureAvg10: cpuPressure(),
+      cpus: {
+        server: this.pinned === null ? null : share(this.pinned.servers, serverCpuSecondsTotal),
+        generator: this.pinned === null ? null : share(this.pinned.generator, generatorTotal),
+        pressureAvg10: cpuPressure(),
       },
     };
   }

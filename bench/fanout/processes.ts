@@ -4,7 +4,7 @@
  * the peers print too), and is stopped with SIGTERM, then SIGKILL.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -32,9 +32,18 @@ export function pinSelf(cpus: string): void {
   execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
 }
 
-/** Sets the niceness of every thread of this process (Linux schedules threads, not processes). */
+/**
+ * Sets the niceness of every thread of this process (Linux schedules threads, not processes)
+ * and, where the kernel groups sessions (sched_autogroup), of this session's group, which the
+ * servers started from here share: between sessions only the group's niceness counts.
+ */
 export function reniceSelf(nice: number): void {
   for (const task of readdirSync('/proc/self/task')) setPriority(Number(task), nice);
+  try {
+    writeFileSync('/proc/self/autogroup', String(nice));
+  } catch {
+    // No autogroups in this kernel: thread niceness is all there is.
+  }
 }
 
 export interface ServerProcess {

@@ -86,24 +86,35 @@ export function cpuIndexes(list: string): number[] {
   });
 }
 
-/**
- * Seconds each CPU has spent running tasks (user + nice + system) since boot, from
- * /proc/stat. Interrupt time is left out: it is not charged to any process, so leaving it out
- * keeps "busy − our processes" about other processes.
- */
-export function cpuBusySeconds(): Map<number, number> {
-  const busy = new Map<number, number>();
+/** Seconds one CPU has spent, by kind, since boot (from /proc/stat). */
+export interface CpuTimes {
+  /** Running processes: user + nice + system. */
+  readonly tasks: number;
+  /** Hard and soft interrupts, charged to no process: on loopback, most of TCP's work. */
+  readonly interrupts: number;
+  /** Taken by the hypervisor. */
+  readonly steal: number;
+}
+
+export function cpuTimes(): Map<number, CpuTimes> {
+  const times = new Map<number, CpuTimes>();
   let text = '';
   try {
     text = readFileSync('/proc/stat', 'utf8');
   } catch {
-    return busy;
+    return times;
   }
   for (const line of text.split('\n')) {
-    const match = /^cpu(\d+) (\d+) (\d+) (\d+)/.exec(line);
-    if (match !== null) busy.set(Number(match[1]), (Number(match[2]) + Number(match[3]) + Number(match[4])) / CLOCK_TICKS);
+    const match = /^cpu(\d+) (\d+) (\d+) (\d+) \d+ \d+ (\d+) (\d+) (\d+)/.exec(line);
+    if (match === null) continue;
+    const n = match.slice(2).map(Number) as [number, number, number, number, number, number];
+    times.set(Number(match[1]), {
+      tasks: (n[0] + n[1] + n[2]) / CLOCK_TICKS,
+      interrupts: (n[3] + n[4]) / CLOCK_TICKS,
+      steal: n[5] / CLOCK_TICKS,
+    });
   }
-  return busy;
+  return times;
 }
 
 /** `some avg10` of /proc/pressure/cpu: % of the last 10 s some runnable task waited for a CPU. */

@@ -149,7 +149,10 @@ export function markdown(results: FanoutResults): string {
     row('CPU-seconds per 1,000 deliveries (all server processes + Redis)', (run) => cpuCell(run, reference));
     row('latency p50 / p99 at the highest passing rate', (run) => latencyAt(run, null));
     row(`latency p50 / p99 at ${fmtInt(firstRate)} deliveries/s`, (run) => latencyAt(run, firstRate));
-    row('server cores busy at the highest passing rate', (run) => (run.best.step == null ? '–' : run.best.step.serverCores.toFixed(2)));
+    row('server CPU busy at the highest passing rate: processes + kernel interrupts, cores', (run) => {
+      const step = run.best.step;
+      return step == null ? '–' : `${step.serverCores.toFixed(2)} + ${step.cpus.server?.interrupts.toFixed(2) ?? '?'}`;
+    });
     row('idle RSS per subscribed connection', (run) => (run.idleRss === null ? '–' : `${run.idleRss.perConnectionKiB.toFixed(1)} KiB`));
     row('first step that did not pass', (run) => {
       const failed = run.steps.find((step) => step.verdict !== 'pass' && !step.refinement);
@@ -159,7 +162,9 @@ export function markdown(results: FanoutResults): string {
   }
   lines.push('![deliveries/s against p99 latency](./' + `${results.method['name'] as string}.svg)`, '');
   lines.push('## Every step', '');
-  lines.push('| system | C | M | target deliveries/s | achieved | p50 ms | p99 ms | max ms | lost | server cores | CPU-s / 1k deliveries | generator CPU | send lag p99 ms | verdict |');
+  lines.push(
+    '| system | C | M | target deliveries/s | achieved | p50 ms | p99 ms | max ms | lost | server CPU: processes / interrupts / others, cores | CPU-s / 1k deliveries | generator CPU | send lag p99 ms | verdict |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const run of results.runs) {
     if (run.error !== null) {
@@ -169,7 +174,7 @@ export function markdown(results: FanoutResults): string {
     for (const step of run.steps) {
       const l = step.latencyMs;
       lines.push(
-        `| ${SHORT[run.system]} | ${run.connections} | ${run.members} | ${fmtInt(step.targetDeliveriesPerSecond)}${step.refinement ? ' (refine)' : ''} | ${fmtInt(step.achievedDeliveriesPerSecond)} | ${fmtMs(l.p50)} | ${fmtMs(l.p99)} | ${fmtMs(l.max)} | ${step.lost ?? 'n/j'} | ${step.serverCores.toFixed(2)} | ${step.cpuSecondsPer1000Deliveries?.toFixed(3) ?? '–'} | ${Math.round(step.generator.cpu * 100)}% | ${step.generator.sendLagP99Ms.toFixed(1)} | ${step.verdict}${step.reasons.length > 0 ? `: ${step.reasons.join('; ')}` : ''} |`,
+        `| ${SHORT[run.system]} | ${run.connections} | ${run.members} | ${fmtInt(step.targetDeliveriesPerSecond)}${step.refinement ? ' (refine)' : ''} | ${fmtInt(step.achievedDeliveriesPerSecond)} | ${fmtMs(l.p50)} | ${fmtMs(l.p99)} | ${fmtMs(l.max)} | ${step.lost ?? 'n/j'} | ${step.serverCores.toFixed(2)} / ${step.cpus.server?.interrupts.toFixed(2) ?? '–'} / ${step.cpus.server?.otherProcesses.toFixed(2) ?? '–'} | ${step.cpuSecondsPer1000Deliveries?.toFixed(3) ?? '–'} | ${Math.round(step.generator.cpu * 100)}% | ${step.generator.sendLagP99Ms.toFixed(1)} | ${step.verdict}${step.reasons.length > 0 ? `: ${step.reasons.join('; ')}` : ''} |`,
       );
     }
   }
@@ -182,7 +187,8 @@ export function markdown(results: FanoutResults): string {
       `a ${m['graceSeconds']} s grace for late deliveries, ${m['refine']} bisection step(s) after the first failure. ` +
       `Latency runs from each message's intended send time to its arrival at the subscriber. ` +
       `A step is discarded when the generator used more than ${Math.round((m['maxGeneratorCpu'] as number) * 100)}% of its core or its sends fell more than ${m['maxSendLagMs']} ms (p99) behind the timetable. ` +
-      `CPU is utime + stime from /proc over every server process and Redis; idle RSS is measured after all subscriptions are live.`,
+      `CPU is utime + stime from /proc over every server process and Redis; kernel interrupt time on the server CPU (TCP over loopback, charged to no process) and other processes' time there are shown beside it. ` +
+      `Idle RSS is measured after all subscriptions are live.`,
     '',
   );
   for (const run of results.runs) {
