@@ -20,6 +20,11 @@ import { deploy, systemLabels } from './fanout/systems.ts';
 
 const root = join(import.meta.dirname, '..');
 
+/** The system ran but could not carry the setup load (e.g. its sockets were dropped): it passes no rate. */
+class SetupError extends Error {
+  override readonly name = 'SetupError';
+}
+
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
@@ -117,13 +122,26 @@ async function runOne(
   const errors: SendErrors = { report: (index, error) => generator?.report(index, error) };
   const base = { system, label: systemLabels[system], connections, members, groups };
   const setupStart = performance.now();
+  const graceMs = options.graceSeconds * 1000;
+  const first = options.rates[0] as number;
   const redis = await startRedis(pinning);
   let deployment: Awaited<ReturnType<typeof deploy>> | null = null;
   try {
     deployment = await deploy(system, { root, pinning, redisUrl: redis.url, jwtSecret: secret, sendVia: options.sendVia, errors, log });
     settings = { ...deployment.settings };
     const measured = [...deployment.servers, redis];
+    const phase = (() => {
+      let last = setupStart;
+      return (what: string): string => {
+        const now = performance.now();
+        const text = `${what} ${((now - last) / 1000).toFixed(1)} s`;
+        last = now;
+        return text;
+      };
+    })();
+    const phases = [phase('processes started in')];
     const groupIds = await deployment.createGroups({ groups, members, userId: (i) => `u${i}`, token: (i) => tokens[i] as string });
+    phases.push(phase('groups created in'));
     await sleep(500);
     const before = rssOf(measured);
     generator = new LoadGenerator({
@@ -143,8 +161,15 @@ async function runOne(
       token: tokens[i] as string,
     }));
     await generator.connect(plans, deployment.wire);
+    phases.push(phase('connected in'));
     log(`${tag} ${connections} subscriptions requested; probing until every group's members all receive`);
-    await generator.probe();
+    // Probes go out at the first rate of the ladder: faster, they would be a load step of their own.
+    try {
+      await generator.probe({ perSecond: first / members });
+    } catch (error) {
+      throw new SetupError(`subscriptions never all live at ${first} deliveries/s: ${(error as Error).message}`);
+    }
+    phases.push(phase('probed in'));
     await sleep(1000);
     const after = rssOf(measured);
     idleRss = {
@@ -154,10 +179,8 @@ async function runOne(
       byProcessKiB: Object.fromEntries(Object.keys(after).map((name) => [name, { before: before[name] ?? 0, after: after[name] ?? 0 }])),
     };
     setupSeconds = Math.round((performance.now() - setupStart) / 100) / 10;
-    log(`${tag} live after ${setupSeconds} s; idle RSS ${idleRss.perConnectionKiB} KiB per connection`);
+    log(`${tag} live after ${setupSeconds} s (${phases.join(', ')}); idle RSS ${idleRss.perConnectionKiB} KiB per connection`);
 
-    const graceMs = options.graceSeconds * 1000;
-    const first = options.rates[0] as number;
     if (options.warmupSeconds > 0) {
       warmup = judge(await generator.runStep(first, options.warmupSeconds, graceMs), options, false);
       log(`${tag} warm-up ${describe(warmup)}`);
@@ -183,7 +206,7 @@ async function runOne(
         await sleep(500);
         continue;
       }
-      stoppedBy = step.verdict === 'discarded' ? 'generator saturated' : 'latency or loss';
+      stoppedBy = step.verdict === 'discarded' ? 'generator' : 'latency or loss';
       if (step.verdict === 'fail') fail = rate;
       break;
     }
@@ -209,7 +232,8 @@ async function runOne(
     const detail = crashed.map((server) => `${server.name} ended (${server.exitStatus()}): ${server.stderrTail().slice(-500)}`).join('\n');
     const message = `${(error as Error).message}${detail === '' ? '' : `\n${detail}`}`;
     log(`${tag} error: ${message}`);
-    return { ...base, settings, error: message, setupSeconds, idleRss, warmup, steps, best: { deliveriesPerSecond: null, stoppedBy: 'error', step: null } };
+    const stoppedBy = error instanceof SetupError ? 'setup' : 'error';
+    return { ...base, settings, error: message, setupSeconds, idleRss, warmup, steps, best: { deliveriesPerSecond: null, stoppedBy, step: null } };
   } finally {
     generator?.close();
     await deployment?.stop();

@@ -40,8 +40,12 @@ export interface RunResult {
   readonly best: {
     /** Highest target rate (deliveries/s) with p99 ≤ bound and nothing lost; null when none passed. */
     readonly deliveriesPerSecond: number | null;
-    /** What ended the climb. */
-    readonly stoppedBy: 'latency or loss' | 'generator saturated' | 'end of the rate ladder' | 'error';
+    /**
+     * What ended the climb: a failed step, the generator (saturated, or held up by other
+     * processes on its CPU, three times running), the top of the ladder, a system that could
+     * not carry the setup (subscriptions dropped), or an error of the harness.
+     */
+    readonly stoppedBy: 'latency or loss' | 'generator' | 'end of the rate ladder' | 'setup' | 'error';
     readonly step: StepResult | null;
   };
 }
@@ -98,14 +102,17 @@ const configurations = (runs: readonly RunResult[]): { connections: number; memb
 };
 
 function bestCell(run: RunResult, reference: RunResult | undefined): string {
-  if (run.error !== null) return `error: ${run.error.split('\n')[0]?.slice(0, 80)}`;
+  if (run.error !== null) {
+    const reason = run.error.split('\n')[0]?.slice(0, 160);
+    return run.best.stoppedBy === 'setup' ? `none (${reason})` : `error: ${reason}`;
+  }
   const best = run.best.deliveriesPerSecond;
   if (best === null) {
     const first = fmtInt(run.steps[0]?.targetDeliveriesPerSecond ?? 0);
-    return run.best.stoppedBy === 'generator saturated' ? `none measured (generator-bound at ${first})` : `none (fails at ${first})`;
+    return run.best.stoppedBy === 'generator' ? `none measured (generator-bound at ${first})` : `none (fails at ${first})`;
   }
   let cell = fmtInt(best);
-  if (run.best.stoppedBy === 'generator saturated') cell = `≥ ${cell} (generator-bound)`;
+  if (run.best.stoppedBy === 'generator') cell = `≥ ${cell} (then generator-bound)`;
   if (run.best.stoppedBy === 'end of the rate ladder') cell = `≥ ${cell} (end of ladder)`;
   const referenceBest = reference?.best.deliveriesPerSecond;
   if (reference !== undefined && reference !== run && referenceBest != null && referenceBest > 0) {
