@@ -1,5 +1,5 @@
 /**
- * The load generator: C subscriber sockets spread over the nodes, an open-loop sender that
+ * The load generator: C subscriber sockets (bench/fanout/wsclient.ts) spread over the nodes, an open-loop sender that
  * follows a timetable, and per-message bookkeeping that finds a delivery's message index in
  * the frame without parsing it.
  *
@@ -11,8 +11,8 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
-import WebSocket from 'ws';
 import { cpuPressure, cpuSeconds, cpuTimes, type CpuTimes } from './procstat.ts';
+import { connectWebSocket, type MiniWebSocket } from './wsclient.ts';
 
 const MARKER = Buffer.from('bench#');
 const MARKER_LENGTH = MARKER.length;
@@ -48,7 +48,7 @@ export class Connection {
   readonly groupId: string;
   readonly userId: string;
   readonly token: string;
-  socket: WebSocket | null = null;
+  socket: MiniWebSocket | null = null;
   /** Why it stopped working, or null. */
   failure: string | null = null;
   private resolveReady: () => void = () => {};
@@ -290,24 +290,18 @@ export class LoadGenerator implements SendErrors {
   }
 
   private open(connection: Connection, wire: Wire): void {
-    const socket = new WebSocket(wire.url(connection.node, connection), wire.subprotocol === undefined ? [] : [wire.subprotocol], {
-      perMessageDeflate: false,
-      // The generator reads ASCII markers only; validating every frame's UTF-8 would be its own cost.
-      skipUTF8Validation: true,
-      handshakeTimeout: 60_000,
-    });
-    connection.socket = socket;
-    socket.on('open', () => wire.open(connection));
-    socket.on('message', (data: Buffer) => {
-      const index = messageIndexOf(data);
-      if (index >= 0) this.delivered(connection, index);
-      else wire.control(connection, data);
-    });
-    socket.on('error', (error) => connection.fail(`socket error: ${error.message}`));
-    socket.on('close', (code, reason) => {
-      if (this.closing) return;
-      if (connection.failure === null) this.failedConnections += 1;
-      connection.fail(`closed by the server: ${code} ${reason.toString()}`);
+    connection.socket = connectWebSocket(wire.url(connection.node, connection), wire.subprotocol, {
+      onOpen: () => wire.open(connection),
+      onMessage: (data) => {
+        const index = messageIndexOf(data);
+        if (index >= 0) this.delivered(connection, index);
+        else wire.control(connection, data);
+      },
+      onClose: (code, reason) => {
+        if (this.closing) return;
+        if (connection.failure === null) this.failedConnections += 1;
+        connection.fail(`closed: ${code} ${reason}`);
+      },
     });
   }
 
