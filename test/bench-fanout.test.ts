@@ -11,8 +11,11 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { bodyFor, messageIndexOf } from '../bench/fanout/loadgen.ts';
+import { connectWebSocket } from '../bench/fanout/wsclient.ts';
 import { parseOptions, UsageError } from '../bench/fanout/options.ts';
 import type { FanoutResults } from '../bench/fanout/report.ts';
 
@@ -72,6 +75,53 @@ describe('the body marker', () => {
     for (const frame of frames) expect(messageIndexOf(Buffer.from(frame))).toBe(123_456);
     expect(messageIndexOf(Buffer.from('{"type":"connection_ack"}'))).toBe(-1);
     expect(messageIndexOf(Buffer.from('{"body":"bench#x"}'))).toBe(-1);
+  });
+});
+
+describe("the generator's WebSocket client", () => {
+  it('speaks RFC 6455 with a ws server: lengths, fragments, masking, ping, close code', async () => {
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (protocols) => [...protocols][0] ?? false });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const long = 'x'.repeat(70_000); // a 64-bit length on the wire
+    const medium = 'm'.repeat(300); // a 16-bit length
+    const serverSide = new Promise<{ socket: WebSocket; protocol: string; received: string[]; pong: Promise<string> }>((resolve) => {
+      server.once('connection', (socket) => {
+        const received: string[] = [];
+        socket.on('message', (data: Buffer) => received.push(data.toString()));
+        const pong = new Promise<string>((done) => socket.once('pong', (data: Buffer) => done(data.toString())));
+        resolve({ socket, protocol: socket.protocol, received, pong });
+      });
+    });
+    const messages: string[] = [];
+    let opened = false;
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+      const client = connectWebSocket(`ws://127.0.0.1:${port}/path?x=1`, 'graphql-transport-ws', {
+        onOpen: () => {
+          opened = true;
+          client.send(medium);
+          client.send(long);
+        },
+        onMessage: (data) => messages.push(data.toString()),
+        onClose: (code, reason) => resolve({ code, reason }),
+      });
+    });
+    const { socket, protocol, received, pong } = await serverSide;
+    expect(protocol).toBe('graphql-transport-ws');
+    socket.send('short');
+    socket.send(medium);
+    socket.send(long);
+    socket.send('frag', { fin: false });
+    socket.send('ment', { fin: true });
+    socket.ping('are you there');
+    expect(await pong).toBe('are you there');
+    while (received.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(received).toEqual([medium, long]);
+    socket.close(4403, 'Forbidden');
+    expect(await closed).toEqual({ code: 4403, reason: 'Forbidden' });
+    expect(opened).toBe(true);
+    expect(messages).toEqual(['short', medium, long, 'fragment']);
+    server.close();
   });
 });
 
