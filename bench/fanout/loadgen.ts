@@ -131,7 +131,7 @@ export interface StepMeasurement {
   readonly sendErrors: number;
   readonly firstSendError: string | null;
   readonly connectionsFailed: number;
-  /** Deliveries per second while sending (what the target turned into). */
+  /** Deliveries per second from the first intended send to the last delivery (what the target turned into). */
   readonly achievedDeliveriesPerSecond: number;
   /** Latency from the intended send time, in ms. */
   readonly latencyMs: Latency;
@@ -205,6 +205,8 @@ interface ActiveStep {
   duplicates: number;
   misrouted: number;
   late: number;
+  /** performance.now() of the latest delivery. */
+  lastAt: number;
   readonly histogram: hdr.Histogram;
 }
 
@@ -327,6 +329,7 @@ export class LoadGenerator implements SendErrors {
       return;
     }
     step.delivered += 1;
+    step.lastAt = now;
     const latencyMs = now - (this.intended[index] as number);
     if (latencyMs > this.boundMs) step.late += 1;
     step.histogram.recordValue(latencyMs <= 0 ? 1 : Math.round(latencyMs * 1000));
@@ -406,7 +409,7 @@ export class LoadGenerator implements SendErrors {
       this.intended[first + k] = t0 + k * intervalMs;
       this.groupOf[first + k] = (first + k) % groups;
     }
-    const step: ActiveStep = { first, end: first + planned, delivered: 0, duplicates: 0, misrouted: 0, late: 0, histogram: newHistogram() };
+    const step: ActiveStep = { first, end: first + planned, delivered: 0, duplicates: 0, misrouted: 0, late: 0, lastAt: 0, histogram: newHistogram() };
     this.step = step;
     const sendLag = newHistogram();
     const errorsBefore = this.sendErrors;
@@ -493,7 +496,7 @@ export class LoadGenerator implements SendErrors {
       sendErrors: this.sendErrors - errorsBefore,
       firstSendError: this.firstSendError,
       connectionsFailed: this.failedConnections - failedBefore,
-      achievedDeliveriesPerSecond: Math.round(step.delivered / sendingSeconds),
+      achievedDeliveriesPerSecond: step.delivered === 0 ? 0 : Math.round(step.delivered / Math.max(sendingSeconds, (step.lastAt - t0) / 1000)),
       latencyMs: latencyOf(step.histogram),
       abortedEarly,
       generator: {
