@@ -160,7 +160,11 @@ async function runOne(
       userId: `u${i}`,
       token: tokens[i] as string,
     }));
-    await generator.connect(plans, deployment.wire);
+    try {
+      await generator.connect(plans, deployment.wire);
+    } catch (error) {
+      throw new SetupError(`could not subscribe all ${connections} connections: ${(error as Error).message}`);
+    }
     phases.push(phase('connected in'));
     log(`${tag} ${connections} subscriptions requested; probing until every group's members all receive`);
     // Probes go out at the first rate of the ladder: faster, they would be a load step of their own.

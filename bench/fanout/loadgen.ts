@@ -265,24 +265,29 @@ export class LoadGenerator implements SendErrors {
     if (this.firstSendError === null) this.firstSendError = `message ${index}: ${error}`;
   }
 
-  /** Opens every connection (at most `concurrency` handshakes at a time) and waits until each has subscribed. */
+  /**
+   * Opens every connection (at most `concurrency` handshakes at a time) and waits until each
+   * has subscribed; the first connection that fails or takes longer than `timeoutMs` stops it.
+   */
   async connect(
     plans: readonly { node: number; group: number; userId: string; token: string }[],
     wire: Wire,
-    { concurrency = 200, timeoutMs = 120_000 } = {},
+    { concurrency = 200, timeoutMs = 60_000 } = {},
   ): Promise<void> {
     let next = 0;
-    const deadline = Date.now() + timeoutMs;
     const openOne = async (): Promise<void> => {
-      while (next < plans.length) {
+      while (next < plans.length && !this.closing) {
         const plan = plans[next] as (typeof plans)[number];
         const connection = new Connection({ index: next, ...plan, groupId: this.groupIds[plan.group] as string });
         next += 1;
         this.connections.push(connection);
         this.open(connection, wire);
-        const timer = setTimeout(() => connection.fail('not subscribed in time'), Math.max(1000, deadline - Date.now()));
+        const timer = setTimeout(() => connection.fail(`not subscribed within ${timeoutMs} ms`), timeoutMs);
         try {
           await connection.ready;
+        } catch (error) {
+          next = plans.length;
+          throw error;
         } finally {
           clearTimeout(timer);
         }
