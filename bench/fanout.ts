@@ -88,6 +88,11 @@ function judge(step: Awaited<ReturnType<LoadGenerator['runStep']>>, options: Fan
   if (step.duplicates > 0) reasons.push(`${step.duplicates} duplicate deliveries`);
   if (step.misrouted > 0) reasons.push(`${step.misrouted} deliveries outside the message's group`);
   if (generatorReasons.length > 0) return { ...step, verdict: 'discarded', reasons: [...generatorReasons, ...reasons], refinement };
+  const other = step.cpus.server?.otherProcesses ?? 0;
+  // Other work can only make a step worse: it spoils a failure, never a pass.
+  if (reasons.length > 0 && other > options.maxOtherLoad) {
+    return { ...step, verdict: 'discarded', reasons: [`other processes took ${other} cores of the server CPU`, ...reasons], refinement };
+  }
   return { ...step, verdict: reasons.length === 0 ? 'pass' : 'fail', reasons, refinement };
 }
 
@@ -210,7 +215,7 @@ async function runOne(
         await sleep(500);
         continue;
       }
-      stoppedBy = step.verdict === 'discarded' ? 'generator' : 'latency or loss';
+      stoppedBy = step.verdict === 'discarded' ? 'discarded' : 'latency or loss';
       if (step.verdict === 'fail') fail = rate;
       break;
     }
@@ -297,6 +302,7 @@ async function main(): Promise<void> {
       bodyLength: options.bodyLength,
       maxGeneratorCpu: options.maxGeneratorCpu,
       maxSendLagMs: options.maxSendLagMs,
+      maxOtherLoad: options.maxOtherLoad,
       nice: options.nice,
       quick: options.quick,
     },

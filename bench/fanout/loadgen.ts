@@ -272,7 +272,7 @@ export class LoadGenerator implements SendErrors {
   async connect(
     plans: readonly { node: number; group: number; userId: string; token: string }[],
     wire: Wire,
-    { concurrency = 200, timeoutMs = 60_000 } = {},
+    { concurrency = 500, timeoutMs = 60_000 } = {},
   ): Promise<void> {
     let next = 0;
     const openOne = async (): Promise<void> => {
@@ -370,7 +370,7 @@ export class LoadGenerator implements SendErrors {
    * Sends one message to each group in `groups` (paced at `perSecond`) until every group has
    * had one message reach all its members, which proves every subscription is live.
    */
-  async probe({ perSecond = 1000, roundMs = 3000, timeoutMs = 180_000 } = {}): Promise<void> {
+  async probe({ perSecond = 1000, roundMs = 3000, timeoutMs = 60_000 } = {}): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let pending = Array.from(this.groupIds, (_, group) => group);
     while (pending.length > 0) {

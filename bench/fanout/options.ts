@@ -44,6 +44,11 @@ export interface FanoutOptions {
   readonly maxGeneratorCpu: number;
   /** ...or when its sends left more than this many ms behind the timetable (p99). */
   readonly maxSendLagMs: number;
+  /**
+   * A step that did not pass is discarded, not counted as the system's failure, when processes
+   * outside the benchmark took more than this many cores of the server CPUs during it.
+   */
+  readonly maxOtherLoad: number;
   readonly quick: boolean;
   /** Directory for the JSON, markdown and SVG. */
   readonly out: string;
@@ -74,6 +79,8 @@ export const usage = `Usage: npm run bench:fanout -- [options]
   --nice N              run generator, servers and Redis at this niceness (default 0)
   --max-generator-cpu F discard a step when the generator used more of its core (default 0.9)
   --max-send-lag-ms N   discard a step when sends fell further behind schedule, p99 (default 25)
+  --max-other-load F    discard a failed step when other processes took more of the server
+                        CPUs, in cores (default 0.25)
   --quick               C=10000, M=10, short steps, coarse ladder: under 4 minutes
   --out DIR             results directory (default bench/results)
   --name STEM           file name stem (default fanout, or fanout-quick with --quick)
@@ -126,6 +133,7 @@ export function parseOptions(argv: readonly string[]): FanoutOptions {
         nice: { type: 'string' },
         'max-generator-cpu': { type: 'string' },
         'max-send-lag-ms': { type: 'string' },
+        'max-other-load': { type: 'string' },
         quick: { type: 'boolean' },
         out: { type: 'string' },
         name: { type: 'string' },
@@ -189,6 +197,7 @@ export function parseOptions(argv: readonly string[]): FanoutOptions {
     nice,
     maxGeneratorCpu,
     maxSendLagMs: v['max-send-lag-ms'] === undefined ? 25 : positive(v['max-send-lag-ms'], 'max-send-lag-ms', { integer: false }),
+    maxOtherLoad: v['max-other-load'] === undefined ? 0.25 : positive(v['max-other-load'], 'max-other-load', { integer: false }),
     quick,
     out: v.out ?? 'bench/results',
     name: v.name ?? (quick ? 'fanout-quick' : 'fanout'),

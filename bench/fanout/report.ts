@@ -41,11 +41,11 @@ export interface RunResult {
     /** Highest target rate (deliveries/s) with p99 ≤ bound and nothing lost; null when none passed. */
     readonly deliveriesPerSecond: number | null;
     /**
-     * What ended the climb: a failed step, the generator (saturated, or held up by other
-     * processes on its CPU, three times running), the top of the ladder, a system that could
+     * What ended the climb: a failed step, a step discarded three times running (the
+     * generator saturated or held up, or other processes on the server CPU), the top of the ladder, a system that could
      * not carry the setup (subscriptions dropped), or an error of the harness.
      */
-    readonly stoppedBy: 'latency or loss' | 'generator' | 'end of the rate ladder' | 'setup' | 'error';
+    readonly stoppedBy: 'latency or loss' | 'discarded' | 'end of the rate ladder' | 'setup' | 'error';
     readonly step: StepResult | null;
   };
 }
@@ -109,10 +109,10 @@ function bestCell(run: RunResult, reference: RunResult | undefined): string {
   const best = run.best.deliveriesPerSecond;
   if (best === null) {
     const first = fmtInt(run.steps[0]?.targetDeliveriesPerSecond ?? 0);
-    return run.best.stoppedBy === 'generator' ? `none measured (generator-bound at ${first})` : `none (fails at ${first})`;
+    return run.best.stoppedBy === 'discarded' ? `none measured (discarded at ${first})` : `none (fails at ${first})`;
   }
   let cell = fmtInt(best);
-  if (run.best.stoppedBy === 'generator') cell = `≥ ${cell} (then generator-bound)`;
+  if (run.best.stoppedBy === 'discarded') cell = `≥ ${cell} (next step discarded)`;
   if (run.best.stoppedBy === 'end of the rate ladder') cell = `≥ ${cell} (end of ladder)`;
   const referenceBest = reference?.best.deliveriesPerSecond;
   if (reference !== undefined && reference !== run && referenceBest != null && referenceBest > 0) {
@@ -193,7 +193,8 @@ export function markdown(results: FanoutResults): string {
       `Sends are open-loop at stepped rates (deliveries/s = sends/s × M), ${m['stepSeconds']} s per step after ${m['warmupSeconds']} s of warm-up, ` +
       `a ${m['graceSeconds']} s grace for late deliveries, ${m['refine']} bisection step(s) after the first failure. ` +
       `Latency runs from each message's intended send time to its arrival at the subscriber. ` +
-      `A step is discarded when the generator used more than ${Math.round((m['maxGeneratorCpu'] as number) * 100)}% of its core or its sends fell more than ${m['maxSendLagMs']} ms (p99) behind the timetable. ` +
+      `A step is discarded (and run again, twice at most) when the generator used more than ${Math.round((m['maxGeneratorCpu'] as number) * 100)}% of its core or its sends fell more than ${m['maxSendLagMs']} ms (p99) behind the timetable, ` +
+      `and a step that did not pass is discarded when other processes took more than ${m['maxOtherLoad']} cores of the server CPU. ` +
       `CPU is utime + stime from /proc over every server process and Redis; kernel interrupt time on the server CPU (TCP over loopback, charged to no process) and other processes' time there are shown beside it. ` +
       `Idle RSS is measured after all subscriptions are live.`,
     '',
