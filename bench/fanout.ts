@@ -123,6 +123,7 @@ async function runOne(
   let idleRss: RunResult['idleRss'] = null;
   let settings: Record<string, string> = {};
   let setupSeconds: number | null = null;
+  const phases: Record<string, number> = {};
   let generator: LoadGenerator | null = null;
   const errors: SendErrors = { report: (index, error) => generator?.report(index, error) };
   const base = { system, label: systemLabels[system], connections, members, groups };
@@ -132,21 +133,20 @@ async function runOne(
   const redis = await startRedis(pinning);
   let deployment: Awaited<ReturnType<typeof deploy>> | null = null;
   try {
-    deployment = await deploy(system, { root, pinning, redisUrl: redis.url, jwtSecret: secret, sendVia: options.sendVia, errors, log });
+    deployment = await deploy(system, { root, pinning, redisUrl: redis.url, jwtSecret: secret, sendVia: options.sendVia, errors });
     settings = { ...deployment.settings };
     const measured = [...deployment.servers, redis];
-    const phase = (() => {
-      let last = setupStart;
-      return (what: string): string => {
-        const now = performance.now();
-        const text = `${what} ${((now - last) / 1000).toFixed(1)} s`;
-        last = now;
-        return text;
-      };
-    })();
-    const phases = [phase('processes started in')];
+    // Seconds each setup phase took, for the record (a slow setup is a finding too).
+    const phaseEnds: [string, number][] = [];
+    const phase = (what: string): void => {
+      const last = phaseEnds.at(-1)?.[1] ?? setupStart;
+      const now = performance.now();
+      phaseEnds.push([what, now]);
+      phases[what] = Math.round((now - last) / 100) / 10;
+    };
+    phase('processes');
     const groupIds = await deployment.createGroups({ groups, members, userId: (i) => `u${i}`, token: (i) => tokens[i] as string });
-    phases.push(phase('groups created in'));
+    phase('groups');
     await sleep(500);
     const before = rssOf(measured);
     generator = new LoadGenerator({
@@ -170,7 +170,7 @@ async function runOne(
     } catch (error) {
       throw new SetupError(`could not subscribe all ${connections} connections: ${(error as Error).message}`);
     }
-    phases.push(phase('connected in'));
+    phase('connections');
     log(`${tag} ${connections} subscriptions requested; probing until every group's members all receive`);
     // Probes go out at the first rate of the ladder: faster, they would be a load step of their own.
     try {
@@ -178,7 +178,7 @@ async function runOne(
     } catch (error) {
       throw new SetupError(`subscriptions never all live at ${first} deliveries/s: ${(error as Error).message}`);
     }
-    phases.push(phase('probed in'));
+    phase('probes');
     await sleep(1000);
     const after = rssOf(measured);
     idleRss = {
@@ -188,7 +188,8 @@ async function runOne(
       byProcessKiB: Object.fromEntries(Object.keys(after).map((name) => [name, { before: before[name] ?? 0, after: after[name] ?? 0 }])),
     };
     setupSeconds = Math.round((performance.now() - setupStart) / 100) / 10;
-    log(`${tag} live after ${setupSeconds} s (${phases.join(', ')}); idle RSS ${idleRss.perConnectionKiB} KiB per connection`);
+    const took = Object.entries(phases).map(([what, seconds]) => `${what} ${seconds} s`).join(', ');
+    log(`${tag} live after ${setupSeconds} s (${took}); idle RSS ${idleRss.perConnectionKiB} KiB per connection`);
 
     if (options.warmupSeconds > 0) {
       warmup = judge(await generator.runStep(first, options.warmupSeconds, graceMs), options, false);
@@ -235,14 +236,14 @@ async function runOne(
       else break;
     }
     const bestStep = pass === null ? null : (steps.find((step) => step.verdict === 'pass' && step.targetDeliveriesPerSecond === pass) ?? null);
-    return { ...base, settings, error: null, setupSeconds, idleRss, warmup, steps, best: { deliveriesPerSecond: pass, stoppedBy, step: bestStep } };
+    return { ...base, settings, error: null, setupSeconds, setupPhasesSeconds: phases, idleRss, warmup, steps, best: { deliveriesPerSecond: pass, stoppedBy, step: bestStep } };
   } catch (error) {
     const crashed = [...(deployment?.servers ?? []), redis].filter((server) => server.exitStatus() !== null);
     const detail = crashed.map((server) => `${server.name} ended (${server.exitStatus()}): ${server.stderrTail().slice(-500)}`).join('\n');
     const message = `${(error as Error).message}${detail === '' ? '' : `\n${detail}`}`;
     log(`${tag} error: ${message}`);
     const stoppedBy = error instanceof SetupError ? 'setup' : 'error';
-    return { ...base, settings, error: message, setupSeconds, idleRss, warmup, steps, best: { deliveriesPerSecond: null, stoppedBy, step: null } };
+    return { ...base, settings, error: message, setupSeconds, setupPhasesSeconds: phases, idleRss, warmup, steps, best: { deliveriesPerSecond: null, stoppedBy, step: null } };
   } finally {
     generator?.close();
     await deployment?.stop();

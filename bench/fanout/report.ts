@@ -27,7 +27,10 @@ export interface RunResult {
   readonly settings: Readonly<Record<string, string>>;
   /** Set when the run could not complete (start-up, subscriptions never live...). */
   readonly error: string | null;
+  /** From starting Redis to every subscription proven live. */
   readonly setupSeconds: number | null;
+  /** Seconds per setup phase: processes, groups, connections, probes. */
+  readonly setupPhasesSeconds: Readonly<Record<string, number>>;
   readonly idleRss: {
     readonly beforeKiB: number;
     readonly afterKiB: number;

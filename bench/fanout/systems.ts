@@ -57,7 +57,6 @@ export interface DeployContext {
   readonly jwtSecret: string;
   readonly sendVia: 'http' | 'ws';
   readonly errors: SendErrors;
-  readonly log: (line: string) => void;
 }
 
 export interface GroupPlan {
