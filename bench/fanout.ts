@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 import { SignJWT } from 'jose';
 import { LoadGenerator, sleep, type SendErrors } from './fanout/loadgen.ts';
 import { parseOptions, usage, UsageError, type FanoutOptions, type SystemName } from './fanout/options.ts';
-import { pinSelf, reniceSelf, redisVersion, startRedis, tasksetAvailable, type Pinning, type ServerProcess } from './fanout/processes.ts';
+import { pinSelf, redisVersion, startRedis, tasksetAvailable, type Pinning, type ServerProcess } from './fanout/processes.ts';
 import { cpuIndexes, procAvailable, rssKiB } from './fanout/procstat.ts';
 import { writeResults, type FanoutResults, type Machine, type RunResult, type StepResult } from './fanout/report.ts';
 import { deploy, systemLabels } from './fanout/systems.ts';
@@ -44,8 +44,7 @@ function machine(pinning: Pinning): Machine {
   const pin = pinning.enabled ? { generator: pinning.generatorCpus, servers: pinning.serverCpus } : null;
   const line =
     `${cpuModel}, ${cores} cores, Linux ${release()}, Node ${node}, Redis ${redis}, ${date}` +
-    (pin === null ? ', not pinned' : `; servers + Redis on CPU ${pin.servers}, generator on CPU ${pin.generator}`) +
-    (pinning.nice === 0 ? '' : `, nice ${pinning.nice}`);
+    (pin === null ? ', not pinned' : `; servers + Redis on CPU ${pin.servers}, generator on CPU ${pin.generator}`);
   return { cpuModel, cores, node, redis, kernel: release(), date, pinning: pin, line };
 }
 
@@ -262,13 +261,12 @@ async function main(): Promise<void> {
     process.exit(error.message === '' ? 0 : 2);
   }
   if (!procAvailable()) throw new Error('The fan-out benchmark reads CPU and memory from /proc: it needs Linux.');
-  let pinning: Pinning = { enabled: options.pin, generatorCpus: options.generatorCpus, serverCpus: options.serverCpus, nice: options.nice };
+  let pinning: Pinning = { enabled: options.pin, generatorCpus: options.generatorCpus, serverCpus: options.serverCpus };
   if (pinning.enabled && !tasksetAvailable()) {
     log('taskset is not available (util-linux): running unpinned, results are less comparable');
     pinning = { ...pinning, enabled: false };
   }
   if (pinning.enabled) pinSelf(pinning.generatorCpus);
-  if (pinning.nice !== 0) reniceSelf(pinning.nice);
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const command = `npm run bench:fanout${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
@@ -304,7 +302,6 @@ async function main(): Promise<void> {
       maxGeneratorCpu: options.maxGeneratorCpu,
       maxSendLagMs: options.maxSendLagMs,
       maxOtherLoad: options.maxOtherLoad,
-      nice: options.nice,
       quick: options.quick,
     },
     startedAt,

@@ -35,11 +35,6 @@ export interface FanoutOptions {
   readonly generatorCpus: string;
   /** CPU list for every server process and Redis. */
   readonly serverCpus: string;
-  /**
-   * Scheduling niceness of the generator, servers and Redis (negative needs root). On a
-   * machine shared with other work, a negative value keeps that work from adding noise.
-   */
-  readonly nice: number;
   /** A step is discarded when the generator used more than this fraction of its core... */
   readonly maxGeneratorCpu: number;
   /** ...or when its sends left more than this many ms behind the timetable (p99). */
@@ -76,7 +71,6 @@ export const usage = `Usage: npm run bench:fanout -- [options]
   --no-pin              do not pin with taskset
   --generator-cpus L    taskset CPU list of the load generator (default 0)
   --server-cpus L       taskset CPU list of servers and Redis (default 1)
-  --nice N              run generator, servers and Redis at this niceness (default 0)
   --max-generator-cpu F discard a step when the generator used more of its core (default 0.9)
   --max-send-lag-ms N   discard a step when sends fell further behind schedule, p99 (default 25)
   --max-other-load F    discard a failed step when other processes took more of the server
@@ -130,7 +124,6 @@ export function parseOptions(argv: readonly string[]): FanoutOptions {
         'no-pin': { type: 'boolean' },
         'generator-cpus': { type: 'string' },
         'server-cpus': { type: 'string' },
-        nice: { type: 'string' },
         'max-generator-cpu': { type: 'string' },
         'max-send-lag-ms': { type: 'string' },
         'max-other-load': { type: 'string' },
@@ -169,8 +162,6 @@ export function parseOptions(argv: readonly string[]): FanoutOptions {
   if (sendVia !== 'http' && sendVia !== 'ws') throw new UsageError(`--send-via must be http or ws, got ${JSON.stringify(sendVia)}`);
   const maxGeneratorCpu = v['max-generator-cpu'] === undefined ? 0.9 : positive(v['max-generator-cpu'], 'max-generator-cpu', { integer: false });
   if (maxGeneratorCpu > 1) throw new UsageError('--max-generator-cpu is a fraction of one core, at most 1');
-  const nice = v.nice === undefined ? 0 : Number(v.nice);
-  if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new UsageError(`--nice must be an integer from -20 to 19, got ${JSON.stringify(v.nice)}`);
   const warmupSeconds = v['warmup-seconds'] === undefined ? (quick ? 1 : 3) : Number(v['warmup-seconds']);
   if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new UsageError(`--warmup-seconds must be 0 or more, got ${JSON.stringify(v['warmup-seconds'])}`);
   const bodyLength = v['body-length'] === undefined ? 64 : positive(v['body-length'], 'body-length');
@@ -194,7 +185,6 @@ export function parseOptions(argv: readonly string[]): FanoutOptions {
     pin: v['no-pin'] !== true,
     generatorCpus: cpuList(v['generator-cpus'] ?? '0', 'generator-cpus'),
     serverCpus: cpuList(v['server-cpus'] ?? '1', 'server-cpus'),
-    nice,
     maxGeneratorCpu,
     maxSendLagMs: v['max-send-lag-ms'] === undefined ? 25 : positive(v['max-send-lag-ms'], 'max-send-lag-ms', { integer: false }),
     maxOtherLoad: v['max-other-load'] === undefined ? 0.25 : positive(v['max-other-load'], 'max-other-load', { integer: false }),

@@ -4,9 +4,7 @@
  * the peers print too), and is stopped with SIGTERM, then SIGKILL.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { processTree } from './procstat.ts';
 
@@ -14,8 +12,6 @@ export interface Pinning {
   readonly enabled: boolean;
   readonly generatorCpus: string;
   readonly serverCpus: string;
-  /** Niceness of every benchmark process; 0 leaves scheduling alone. */
-  readonly nice: number;
 }
 
 export const tasksetAvailable = (): boolean => {
@@ -32,19 +28,6 @@ export function pinSelf(cpus: string): void {
   execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
 }
 
-/**
- * Sets the niceness of every thread of this process (Linux schedules threads, not processes)
- * and, where the kernel groups sessions (sched_autogroup), of this session's group, which the
- * servers started from here share: between sessions only the group's niceness counts.
- */
-export function reniceSelf(nice: number): void {
-  for (const task of readdirSync('/proc/self/task')) setPriority(Number(task), nice);
-  try {
-    writeFileSync('/proc/self/autogroup', String(nice));
-  } catch {
-    // No autogroups in this kernel: thread niceness is all there is.
-  }
-}
 
 export interface ServerProcess {
   /** e.g. `gateway-a`, `redis`. */
@@ -92,8 +75,7 @@ export async function startServer({
   ready = startedLine,
   readyTimeoutMs = 120_000,
 }: SpawnOptions): Promise<ServerProcess> {
-  const pinned = pinning.enabled ? ['taskset', '-c', pinning.serverCpus, ...command] : [...command];
-  const argv = pinning.nice !== 0 ? ['nice', '-n', String(pinning.nice), ...pinned] : pinned;
+  const argv = pinning.enabled ? ['taskset', '-c', pinning.serverCpus, ...command] : [...command];
   const child: ChildProcess = spawn(argv[0] as string, argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
