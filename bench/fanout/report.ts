@@ -133,6 +133,25 @@ function cpuCell(run: RunResult, reference: RunResult | undefined): string {
   return cell;
 }
 
+/** A step that delivered every message to every member (whatever its latency). */
+const completed = (step: StepResult): boolean => step.lost === 0 && step.sendErrors === 0 && step.connectionsFailed === 0;
+
+/** The completed step at `rate`, a passing one first. */
+const completedAt = (run: RunResult, rate: number): StepResult | undefined => {
+  const at = run.steps.filter((step) => step.targetDeliveriesPerSecond === rate && completed(step));
+  return at.find((step) => step.verdict === 'pass') ?? at.at(-1);
+};
+
+/** The highest rate every run with a completed step completed; null when fewer than two runs did. */
+function commonCompletedRate(runs: readonly RunResult[]): number | null {
+  const rates = runs
+    .map((run) => new Set(run.steps.filter(completed).map((step) => step.targetDeliveriesPerSecond)))
+    .filter((set) => set.size > 0);
+  if (rates.length < 2) return null;
+  const shared = [...(rates[0] as Set<number>)].filter((rate) => rates.every((set) => set.has(rate)));
+  return shared.length === 0 ? null : Math.max(...shared);
+}
+
 function latencyAt(run: RunResult, rate: number | null): string {
   const step = rate === null ? run.best.step : run.steps.find((s) => s.targetDeliveriesPerSecond === rate && s.verdict !== 'discarded');
   if (step == null) return '–';
@@ -157,6 +176,18 @@ export function markdown(results: FanoutResults): string {
     };
     row(`deliveries/s at the bound (p99 ≤ ${bound} ms, nothing lost)`, (run) => bestCell(run, reference));
     row('CPU-seconds per 1,000 deliveries (all server processes + Redis)', (run) => cpuCell(run, reference));
+    // The same rate for every system compares CPU like for like, and CPU time is what a busy
+    // machine disturbs least: any step that delivered everything counts, discarded or not.
+    const common = commonCompletedRate(config.runs);
+    if (common !== null) {
+      const at = (run: RunResult): StepResult | undefined => completedAt(run, common);
+      const referenceCpu = reference === undefined ? undefined : at(reference)?.cpuSecondsPer1000Deliveries;
+      row(`CPU-seconds per 1,000 deliveries at ${fmtInt(common)} deliveries/s (the highest rate every system delivered completely)`, (run) => {
+        const cpu = at(run)?.cpuSecondsPer1000Deliveries;
+        if (cpu == null) return '–';
+        return run !== reference && referenceCpu != null && referenceCpu > 0 ? `${cpu.toFixed(3)} (${(cpu / referenceCpu).toFixed(1)}×)` : cpu.toFixed(3);
+      });
+    }
     row('latency p50 / p99 at the highest passing rate', (run) => latencyAt(run, null));
     row(`latency p50 / p99 at ${fmtInt(firstRate)} deliveries/s`, (run) => latencyAt(run, firstRate));
     row('server CPU busy at the highest passing rate: processes + kernel interrupts, cores', (run) => {
