@@ -125,6 +125,8 @@ export interface StepMeasurement {
   readonly delivered: number;
   /** Deliveries still missing after the grace period; null when the step was aborted early (not judged). */
   readonly lost: number | null;
+  /** Deliveries still missing after the grace period, aborted step or not. */
+  readonly missingAfterGrace: number;
   readonly duplicates: number;
   /** Deliveries to a connection outside the message's group. */
   readonly misrouted: number;
@@ -370,13 +372,14 @@ export class LoadGenerator implements SendErrors {
    * Sends one message to each group in `groups` (paced at `perSecond`) until every group has
    * had one message reach all its members, which proves every subscription is live.
    */
-  async probe({ perSecond = 1000, roundMs = 3000, timeoutMs = 60_000 } = {}): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+  async probe({ perSecond = 1000, roundMs = 3000, timeoutMs }: { perSecond?: number; roundMs?: number; timeoutMs?: number } = {}): Promise<void> {
+    // Three rounds of probes, at least 30 s: a system that needs longer cannot carry this rate.
+    const deadline = Date.now() + (timeoutMs ?? Math.max(30_000, 3 * ((this.groupIds.length / perSecond) * 1000 + roundMs)));
     let pending = Array.from(this.groupIds, (_, group) => group);
     while (pending.length > 0) {
       const failed = this.connections.find((c) => c.failure !== null);
       if (failed !== undefined) throw new Error(`connection ${failed.index} (${failed.userId}) failed: ${failed.failure}`);
-      if (Date.now() > deadline) throw new Error(`${pending.length} of ${this.groupIds.length} groups never received a probe on all members within ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new Error(`${pending.length} of ${this.groupIds.length} groups never had a probe reach all members`);
       const probes = new Map<number, number>();
       const first = this.reserve(pending.length);
       for (let i = 0; i < pending.length; i += 1) {
@@ -466,8 +469,9 @@ export class LoadGenerator implements SendErrors {
     const loopDelayP99 = this.loopDelay.percentile(99) / 1e6;
     step.end = first + sent;
     const expected = sent * this.members;
-    // Grace: wait for stragglers (not after an early abort: that step has failed already).
-    const graceEnd = performance.now() + (abortedEarly ? 0 : graceMs);
+    // Grace: wait for stragglers. After an early abort too: the step has failed, but its CPU
+    // per delivery is only right once the deliveries in flight have arrived.
+    const graceEnd = performance.now() + graceMs;
     while (step.delivered < expected && performance.now() < graceEnd && this.failedConnections === failedBefore) await sleep(20);
     const end = performance.now();
     this.step = null;
@@ -496,6 +500,7 @@ export class LoadGenerator implements SendErrors {
       expectedDeliveries: expected,
       delivered: step.delivered,
       lost: abortedEarly ? null : expected - step.delivered,
+      missingAfterGrace: expected - step.delivered,
       duplicates: step.duplicates,
       misrouted: step.misrouted,
       sendErrors: this.sendErrors - errorsBefore,

@@ -134,7 +134,7 @@ function cpuCell(run: RunResult, reference: RunResult | undefined): string {
 }
 
 /** A step that delivered every message to every member (whatever its latency). */
-const completed = (step: StepResult): boolean => step.lost === 0 && step.sendErrors === 0 && step.connectionsFailed === 0;
+const completed = (step: StepResult): boolean => step.missingAfterGrace === 0 && step.sendErrors === 0 && step.connectionsFailed === 0;
 
 /** The completed step at `rate`, a passing one first. */
 const completedAt = (run: RunResult, rate: number): StepResult | undefined => {
@@ -195,8 +195,8 @@ export function markdown(results: FanoutResults): string {
       return step == null ? '–' : `${step.serverCores.toFixed(2)} + ${step.cpus.server?.interrupts.toFixed(2) ?? '?'}`;
     });
     row('idle RSS per subscribed connection', (run) => (run.idleRss === null ? '–' : `${run.idleRss.perConnectionKiB.toFixed(1)} KiB`));
-    row('first step that did not pass', (run) => {
-      const failed = run.steps.find((step) => step.verdict !== 'pass' && !step.refinement);
+    row('what ended the climb', (run) => {
+      const failed = run.steps.filter((step) => step.verdict !== 'pass' && !step.refinement).at(-1);
       return failed === undefined ? '–' : `${fmtInt(failed.targetDeliveriesPerSecond)}/s: ${failed.reasons.join('; ')}`;
     });
     lines.push('');
