@@ -180,10 +180,14 @@ async function runOne(
     phase('probes');
     await sleep(1000);
     const after = rssOf(measured);
+    const nodeNames = deployment.nodes.map((node) => node.name);
+    const nodesOnly = (rss: Record<string, number>): number => sum(Object.fromEntries(nodeNames.map((name) => [name, rss[name] ?? 0])));
+    const perConnection = (grown: number): number => Math.round((grown / connections) * 100) / 100;
     idleRss = {
-      beforeKiB: sum(before),
-      afterKiB: sum(after),
-      perConnectionKiB: Math.round(((sum(after) - sum(before)) / connections) * 100) / 100,
+      beforeKiB: nodesOnly(before),
+      afterKiB: nodesOnly(after),
+      perConnectionKiB: perConnection(nodesOnly(after) - nodesOnly(before)),
+      perConnectionKiBAllProcesses: perConnection(sum(after) - sum(before)),
       byProcessKiB: Object.fromEntries(Object.keys(after).map((name) => [name, { before: before[name] ?? 0, after: after[name] ?? 0 }])),
     };
     setupSeconds = Math.round((performance.now() - setupStart) / 100) / 10;

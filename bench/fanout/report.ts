@@ -32,10 +32,14 @@ export interface RunResult {
   /** Seconds per setup phase: processes, groups, connections, probes. */
   readonly setupPhasesSeconds: Readonly<Record<string, number>>;
   readonly idleRss: {
+    /** RSS of the two nodes clients connect to, summed, before the C connections. */
     readonly beforeKiB: number;
+    /** ...and once all C subscriptions are live. */
     readonly afterKiB: number;
-    /** (after − before) / C, summed over every server process and Redis. */
+    /** (after − before) / C over the two nodes. */
     readonly perConnectionKiB: number;
+    /** The same over every server process, relay and Redis included (their garbage collection makes it noisier). */
+    readonly perConnectionKiBAllProcesses: number;
     readonly byProcessKiB: Readonly<Record<string, { readonly before: number; readonly after: number }>>;
   } | null;
   readonly warmup: StepResult | null;
@@ -194,7 +198,7 @@ export function markdown(results: FanoutResults): string {
       const step = run.best.step;
       return step == null ? '–' : `${step.serverCores.toFixed(2)} + ${step.cpus.server?.interrupts.toFixed(2) ?? '?'}`;
     });
-    row('idle RSS per subscribed connection', (run) => (run.idleRss === null ? '–' : `${run.idleRss.perConnectionKiB.toFixed(1)} KiB`));
+    row('idle RSS per subscribed connection (both nodes)', (run) => (run.idleRss === null ? '–' : `${run.idleRss.perConnectionKiB.toFixed(1)} KiB`));
     row('what ended the climb', (run) => {
       const failed = run.steps.filter((step) => step.verdict !== 'pass' && !step.refinement).at(-1);
       return failed === undefined ? '–' : `${fmtInt(failed.targetDeliveriesPerSecond)}/s: ${failed.reasons.join('; ')}`;
@@ -230,7 +234,7 @@ export function markdown(results: FanoutResults): string {
       `A step is discarded (and run again, twice at most) when the generator used more than ${Math.round((m['maxGeneratorCpu'] as number) * 100)}% of its core or its sends fell more than ${m['maxSendLagMs']} ms (p99) behind the timetable, ` +
       `and a step that did not pass is discarded when other processes took more than ${m['maxOtherLoad']} cores of the server CPU. ` +
       `CPU is utime + stime from /proc over every server process and Redis; kernel interrupt time on the server CPU (TCP over loopback, charged to no process) and other processes' time there are shown beside it. ` +
-      `Idle RSS is measured after all subscriptions are live.`,
+      `Idle RSS per connection is the growth of the two nodes' RSS from before connecting to once every subscription is live, divided by C.`,
     '',
   );
   for (const run of results.runs) {

@@ -70,6 +70,8 @@ export interface GroupPlan {
 export interface Deployment {
   /** Every server process except Redis. */
   readonly servers: readonly ServerProcess[];
+  /** The two processes clients connect to (the platform's gateways, the peers' nodes). */
+  readonly nodes: readonly ServerProcess[];
   /** Settings worth printing next to the results (raised limits, commands). */
   readonly settings: Readonly<Record<string, string>>;
   readonly wire: Wire;
@@ -179,6 +181,7 @@ async function deployPlatform(context: DeployContext): Promise<Deployment> {
   };
   return {
     servers,
+    nodes: gateways,
     settings,
     wire: graphqlWsWire({ ports, path: '/graphql', subscription: () => ({ query: SUBSCRIPTION_QUERY }), errors: context.errors }),
     sender,
@@ -229,6 +232,7 @@ async function deployPeer(
   const { wire, sender, settings } = make(portsOf(servers));
   return {
     servers,
+    nodes: servers,
     settings: { command: ['node', ...peerCommand(name).slice(1)].join(' '), ...settings },
     wire,
     sender,
