@@ -259,8 +259,24 @@ export function chart(results: FanoutResults): string {
   const panelHeight = 340;
   const margin = { left: 64, right: 16, top: 40, bottom: 48 };
   const width = panelWidth * Math.max(1, configs.length);
-  const legendHeight = 28;
-  const height = panelHeight + legendHeight + 30;
+  const systems = [...new Set(results.runs.map((run) => run.system))].sort((a, b) => SYSTEM_ORDER.indexOf(a) - SYSTEM_ORDER.indexOf(b));
+  // Legend entries flow into rows as wide as the chart.
+  const legend: { system: SystemName | null; x: number; row: number }[] = [];
+  {
+    let x = 20;
+    let row = 0;
+    const entryWidth = (label: string): number => 40 + label.length * 6.5;
+    for (const label of [...systems.map((system) => SHORT[system]), 'filled: passed, hollow: failed']) {
+      if (x + entryWidth(label) > width - 10 && x > 20) {
+        x = 20;
+        row += 1;
+      }
+      legend.push({ system: systems.find((system) => SHORT[system] === label) ?? null, x, row });
+      x += entryWidth(label) + 10;
+    }
+  }
+  const legendRows = (legend.at(-1)?.row ?? 0) + 1;
+  const height = panelHeight + 30 + legendRows * 18 + 34;
   const allSteps = results.runs.flatMap((run) => run.steps.filter((step) => step.verdict !== 'discarded' && !Number.isNaN(step.latencyMs.p99)));
   const xs = allSteps.map((step) => step.targetDeliveriesPerSecond);
   const xMin = 10 ** Math.floor(Math.log10(Math.min(1000, ...xs)));
@@ -311,16 +327,20 @@ export function chart(results: FanoutResults): string {
       }
     }
   });
-  const systems = [...new Set(results.runs.map((run) => run.system))].sort((a, b) => SYSTEM_ORDER.indexOf(a) - SYSTEM_ORDER.indexOf(b));
-  let lx = 20;
-  const ly = panelHeight + 40;
-  for (const system of systems) {
-    parts.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${COLOURS[system]}" stroke-width="3"/>`);
-    parts.push(`<text x="${lx + 30}" y="${ly + 4}">${escapeXml(SHORT[system])}</text>`);
-    lx += 40 + SHORT[system].length * 7;
+  const legendTop = panelHeight + 40;
+  for (const entry of legend) {
+    const y = legendTop + entry.row * 18;
+    if (entry.system === null) {
+      parts.push(`<text x="${entry.x}" y="${y + 4}" fill="#555">filled: passed, hollow: failed</text>`);
+      continue;
+    }
+    parts.push(`<line x1="${entry.x}" y1="${y}" x2="${entry.x + 24}" y2="${y}" stroke="${COLOURS[entry.system]}" stroke-width="3"/>`);
+    parts.push(`<text x="${entry.x + 30}" y="${y + 4}">${escapeXml(SHORT[entry.system])}</text>`);
   }
-  parts.push(`<text x="${lx}" y="${ly + 4}" fill="#555">filled: passed, hollow: failed</text>`);
-  parts.push(`<text x="20" y="${height - 6}" fill="#555" font-size="10">${escapeXml(results.machine.line)}</text>`);
+  // The machine line, split where it would run off a one-panel chart.
+  const [hardware, ...rest] = results.machine.line.split('; ');
+  parts.push(`<text x="20" y="${height - 20}" fill="#555" font-size="10">${escapeXml(hardware ?? '')}</text>`);
+  parts.push(`<text x="20" y="${height - 7}" fill="#555" font-size="10">${escapeXml(rest.join('; '))}</text>`);
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }
