@@ -98,11 +98,10 @@ export interface HttpGraphqlSenderOptions {
  * loop: a request is issued on schedule whatever is still in flight; beyond `maxSockets` per
  * node it waits in the agent's queue, and that wait counts in the latency.
  */
-export function httpGraphqlSender({ ports, path, operation, errors, maxSockets = 64 }: HttpGraphqlSenderOptions): Sender & { readonly maxSockets: number } {
+export function httpGraphqlSender({ ports, path, operation, errors, maxSockets = 64 }: HttpGraphqlSenderOptions): Sender {
   const agents = ports.map(() => new Agent({ keepAlive: true, maxSockets }));
   let turn = 0;
   return {
-    maxSockets,
     send(index, from, groupId, body) {
       const node = turn % ports.length;
       turn += 1;

@@ -48,6 +48,12 @@ export const systemLabels: Readonly<Record<SystemName, string>> = {
   'raw-ws': 'raw ws + ioredis (channel per node, group index)',
 };
 
+/**
+ * Keep-alive HTTP connections the generator opens per node for sends; more requests queue in
+ * the agent and their wait counts in latency, as it would for a client.
+ */
+const HTTP_SOCKETS_PER_NODE = 64;
+
 export const SUBSCRIPTION_QUERY = 'subscription { messageAdded { id groupId seq body sender { id } } }';
 
 export interface DeployContext {
@@ -168,11 +174,14 @@ async function deployPlatform(context: DeployContext): Promise<Deployment> {
   const sender =
     context.sendVia === 'ws'
       ? graphqlWsSender(operation)
-      : httpGraphqlSender({ ports, path: '/graphql', operation, errors: context.errors });
+      : httpGraphqlSender({ ports, path: '/graphql', operation, errors: context.errors, maxSockets: HTTP_SOCKETS_PER_NODE });
   const settings: Record<string, string> = {
     command: commandLine,
     layout: 'ROLE=relay + 2 × ROLE=gateway, REDIS_URL, shared DATA_DIR (embedded store)',
-    send: context.sendVia === 'ws' ? 'sendGroupMessage over graphql-ws on the sender\'s socket' : `sendGroupMessage over HTTP, round-robin over both gateways (keep-alive, ${'maxSockets' in sender ? sender.maxSockets : ''} sockets per gateway)`,
+    send:
+      context.sendVia === 'ws'
+        ? "sendGroupMessage over graphql-ws on the sender's socket"
+        : `sendGroupMessage over HTTP, round-robin over both gateways (keep-alive, up to ${HTTP_SOCKETS_PER_NODE} connections per gateway)`,
     subscription: SUBSCRIPTION_QUERY,
     NODE_ENV: 'production',
     SQLITE_SYNCHRONOUS: env['SQLITE_SYNCHRONOUS'] ?? 'FULL (default)',
@@ -269,7 +278,7 @@ export function deploy(name: SystemName, context: DeployContext): Promise<Deploy
         const sender =
           context.sendVia === 'ws'
             ? graphqlWsSender(operation)
-            : httpGraphqlSender({ ports, path: '/graphql', operation, errors: context.errors });
+            : httpGraphqlSender({ ports, path: '/graphql', operation, errors: context.errors, maxSockets: HTTP_SOCKETS_PER_NODE });
         return {
           wire: graphqlWsWire({
             ports,
@@ -279,7 +288,10 @@ export function deploy(name: SystemName, context: DeployContext): Promise<Deploy
           }),
           sender,
           settings: {
-            send: context.sendVia === 'ws' ? 'mutation over graphql-ws' : 'mutation over HTTP, round-robin over both nodes',
+            send:
+              context.sendVia === 'ws'
+                ? "mutation over graphql-ws on the sender's socket"
+                : `mutation over HTTP, round-robin over both nodes (keep-alive, up to ${HTTP_SOCKETS_PER_NODE} connections per node)`,
             subscription: YOGA_SUBSCRIPTION,
           },
         };
