@@ -123,6 +123,7 @@ async function runOne(
   let settings: Record<string, string> = {};
   let setupSeconds: number | null = null;
   const phases: Record<string, number> = {};
+  let idleCores: Record<string, number> | null = null;
   let generator: LoadGenerator | null = null;
   const errors: SendErrors = { report: (index, error) => generator?.report(index, error) };
   const base = { system, label: systemLabels[system], connections, members, groups };
@@ -194,6 +195,9 @@ async function runOne(
     const took = Object.entries(phases).map(([what, seconds]) => `${what} ${seconds} s`).join(', ');
     log(`${tag} live after ${setupSeconds} s (${took}); idle RSS ${idleRss.perConnectionKiB} KiB per connection`);
 
+    idleCores = await generator.idleCpu(options.quick ? 2 : 5);
+    log(`${tag} idle server CPU ${sum(idleCores).toFixed(3)} cores (${Object.entries(idleCores).map(([name, cores]) => `${name} ${cores}`).join(', ')})`);
+
     if (options.warmupSeconds > 0) {
       warmup = judge(await generator.runStep(first, options.warmupSeconds, graceMs), options, false);
       log(`${tag} warm-up ${describe(warmup)}`);
@@ -239,14 +243,14 @@ async function runOne(
       else break;
     }
     const bestStep = pass === null ? null : (steps.find((step) => step.verdict === 'pass' && step.targetDeliveriesPerSecond === pass) ?? null);
-    return { ...base, settings, error: null, setupSeconds, setupPhasesSeconds: phases, idleRss, warmup, steps, best: { deliveriesPerSecond: pass, stoppedBy, step: bestStep } };
+    return { ...base, settings, error: null, setupSeconds, setupPhasesSeconds: phases, idleServerCores: idleCores, idleRss, warmup, steps, best: { deliveriesPerSecond: pass, stoppedBy, step: bestStep } };
   } catch (error) {
     const crashed = [...(deployment?.servers ?? []), redis].filter((server) => server.exitStatus() !== null);
     const detail = crashed.map((server) => `${server.name} ended (${server.exitStatus()}): ${server.stderrTail().slice(-500)}`).join('\n');
     const message = `${(error as Error).message}${detail === '' ? '' : `\n${detail}`}`;
     log(`${tag} error: ${message}`);
     const stoppedBy = error instanceof SetupError ? 'setup' : 'error';
-    return { ...base, settings, error: message, setupSeconds, setupPhasesSeconds: phases, idleRss, warmup, steps, best: { deliveriesPerSecond: null, stoppedBy, step: null } };
+    return { ...base, settings, error: message, setupSeconds, setupPhasesSeconds: phases, idleServerCores: idleCores, idleRss, warmup, steps, best: { deliveriesPerSecond: null, stoppedBy, step: null } };
   } finally {
     generator?.close();
     await deployment?.stop();

@@ -403,6 +403,19 @@ export class LoadGenerator implements SendErrors {
   }
 
   /**
+   * Server CPU with every subscription live and nothing sent, in cores per process: the
+   * keep-alives, heartbeats and polls that a per-delivery figure at a low rate also carries.
+   */
+  async idleCpu(seconds: number): Promise<Record<string, number>> {
+    const start = this.serverCpu();
+    const started = performance.now();
+    await sleep(seconds * 1000);
+    const end = this.serverCpu();
+    const wall = (performance.now() - started) / 1000;
+    return Object.fromEntries(Object.entries(end).map(([name, value]) => [name, round3((value - (start[name] ?? 0)) / wall)]));
+  }
+
+  /**
    * Runs one open-loop step: `rate` deliveries/s for `seconds`, then waits up to `graceMs`
    * for missing deliveries. Stops sending early once the step has certainly failed its bound.
    */

@@ -31,6 +31,8 @@ export interface RunResult {
   readonly setupSeconds: number | null;
   /** Seconds per setup phase: processes, groups, connections, probes. */
   readonly setupPhasesSeconds: Readonly<Record<string, number>>;
+  /** Server CPU per process with every subscription live and nothing sent, in cores. */
+  readonly idleServerCores: Readonly<Record<string, number>> | null;
   readonly idleRss: {
     /** RSS of the two nodes clients connect to, summed, before the C connections. */
     readonly beforeKiB: number;
@@ -198,6 +200,9 @@ export function markdown(results: FanoutResults): string {
       const step = run.best.step;
       return step == null ? '–' : `${step.serverCores.toFixed(2)} + ${step.cpus.server?.interrupts.toFixed(2) ?? '?'}`;
     });
+    row('server CPU with every subscription live and nothing sent, cores', (run) =>
+      run.idleServerCores === null ? '–' : Object.values(run.idleServerCores).reduce((a, b) => a + b, 0).toFixed(3),
+    );
     row('idle RSS per subscribed connection (both nodes)', (run) => (run.idleRss === null ? '–' : `${run.idleRss.perConnectionKiB.toFixed(1)} KiB`));
     row('what ended the climb', (run) => {
       const failed = run.steps.filter((step) => step.verdict !== 'pass' && !step.refinement).at(-1);
