@@ -160,6 +160,8 @@ describe('npm run bench:fanout, tiny configuration', () => {
       expect(run.error, `${run.system}: ${run.error}`).toBeNull();
       expect(run).toMatchObject({ connections: 40, members: 10, groups: 4 });
       expect(run.idleRss?.perConnectionKiB).toEqual(expect.any(Number));
+      const processes = run.system === 'platform' ? ['gateway-a', 'gateway-b', 'redis', 'relay'] : ['raw-ws-a', 'raw-ws-b', 'redis'];
+      expect(Object.keys(run.idleServerCores ?? {}).sort()).toEqual(processes);
       expect(run.steps.length).toBeGreaterThanOrEqual(1);
       for (const step of run.steps) {
         // 200 deliveries/s = 20 sends/s for 1 s, each to all 10 members.
@@ -167,14 +169,13 @@ describe('npm run bench:fanout, tiny configuration', () => {
         expect(step.abortedEarly).toBe(false);
         expect(step.delivered).toBe(200);
         expect(step.lost).toBe(0);
+        expect(step.missingAfterGrace).toBe(0);
         expect(step.duplicates).toBe(0);
         expect(step.misrouted).toBe(0);
         expect(step.sendErrors).toBe(0);
         expect(step.latencyMs.p99).toBeGreaterThan(0);
         expect(step.cpuSecondsPer1000Deliveries).toEqual(expect.any(Number));
-        expect(Object.keys(step.serverCpuSeconds).sort()).toEqual(
-          run.system === 'platform' ? ['gateway-a', 'gateway-b', 'redis', 'relay'] : ['raw-ws-a', 'raw-ws-b', 'redis'],
-        );
+        expect(Object.keys(step.serverCpuSeconds).sort()).toEqual(processes);
       }
     }
     const platform = results.runs[0];
