@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { SignJWT } from 'jose';
 import { LoadGenerator, sleep, type SendErrors } from './fanout/loadgen.ts';
 import { parseOptions, usage, UsageError, type FanoutOptions, type SystemName } from './fanout/options.ts';
@@ -267,6 +267,12 @@ async function main(): Promise<void> {
     if (error.message !== '') process.stderr.write(`${error.message}\n\n`);
     process.stderr.write(usage);
     process.exit(error.message === '' ? 0 : 2);
+  }
+  if (options.render !== null) {
+    const results = JSON.parse(readFileSync(options.render, 'utf8')) as FanoutResults;
+    const files = await writeResults(results, dirname(options.render), basename(options.render, '.json'));
+    log(`wrote ${files.markdown}, ${files.svg}`);
+    return;
   }
   if (!procAvailable()) throw new Error('The fan-out benchmark reads CPU and memory from /proc: it needs Linux.');
   let pinning: Pinning = { enabled: options.pin, generatorCpus: options.generatorCpus, serverCpus: options.serverCpus };

@@ -49,6 +49,8 @@ export interface FanoutOptions {
   readonly out: string;
   /** File name stem: `<out>/<name>.json` etc. */
   readonly name: string;
+  /** Only re-render the markdown and SVG next to this results JSON; run nothing. */
+  readonly render: string | null;
 }
 
 export class UsageError extends Error {
@@ -78,6 +80,7 @@ export const usage = `Usage: npm run bench:fanout -- [options]
   --quick               C=10000, M=10, short steps, coarse ladder: under 4 minutes
   --out DIR             results directory (default bench/results)
   --name STEM           file name stem (default fanout, or fanout-quick with --quick)
+  --render FILE.json    only re-render FILE.md and FILE.svg from a results JSON
 `;
 
 const fullRates = [1000, 1500, 2000, 3000, 4000, 6000, 8000, 12_000, 16_000, 24_000, 32_000, 48_000, 64_000, 96_000, 128_000];
@@ -130,6 +133,7 @@ export function parseOptions(argv: readonly string[]): FanoutOptions {
         quick: { type: 'boolean' },
         out: { type: 'string' },
         name: { type: 'string' },
+        render: { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -191,5 +195,6 @@ export function parseOptions(argv: readonly string[]): FanoutOptions {
     quick,
     out: v.out ?? 'bench/results',
     name: v.name ?? (quick ? 'fanout-quick' : 'fanout'),
+    render: v.render ?? null,
   };
 }

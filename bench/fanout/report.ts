@@ -125,7 +125,10 @@ function bestCell(run: RunResult, reference: RunResult | undefined): string {
   if (run.best.stoppedBy === 'end of the rate ladder') cell = `≥ ${cell} (end of ladder)`;
   const referenceBest = reference?.best.deliveriesPerSecond;
   if (reference !== undefined && reference !== run && referenceBest != null && referenceBest > 0) {
-    cell += ` (${(best / referenceBest).toFixed(2)}× Socket.IO)`;
+    // A lower bound on either side makes the ratio a bound too.
+    const bound = (r: RunResult): boolean => r.best.stoppedBy === 'discarded' || r.best.stoppedBy === 'end of the rate ladder';
+    const prefix = bound(run) && !bound(reference) ? '≥ ' : !bound(run) && bound(reference) ? '≤ ' : bound(run) ? '~' : '';
+    cell += ` (${prefix}${(best / referenceBest).toFixed(2)}× Socket.IO)`;
   }
   return cell;
 }
