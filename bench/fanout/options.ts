@@ -9,47 +9,48 @@ export type SystemName = (typeof systemNames)[number];
 
 export interface FanoutOptions {
   readonly systems: readonly SystemName[];
-  /** Subscribed connections, C (one run per value). */
+  /** Subscribed connections, C (one run per value). @default [1000, 10000]; --quick [10000] */
   readonly connections: readonly number[];
-  /** Group size, M (one run per value); every group spans both nodes. */
+  /** Group size, M (one run per value); every group spans both nodes. @default [10, 100]; --quick [10] */
   readonly members: readonly number[];
-  /** The rate ladder in deliveries per second (sends/s × M), climbed in order. */
+  /** The rate ladder in deliveries per second (sends/s × M), climbed in order. @default 1000 … 128000 (×1.5 or ×1.33); --quick 1000 … 64000 (×2) */
   readonly rates: readonly number[];
-  /** How long each rate is held. */
+  /** How long each rate is held, in seconds. @default 15; --quick 3 */
   readonly stepSeconds: number;
-  /** Unmeasured load at the first rate before the first step (JIT, caches, connection pools). */
+  /** Seconds of unmeasured load at the first rate before the first step (JIT, caches, connection pools). @default 3; --quick 1 */
   readonly warmupSeconds: number;
-  /** How long after a step's last send a missing delivery may still arrive before it counts as lost. */
+  /** Seconds after a step's last send that a missing delivery may still arrive before it counts as lost. @default 5; --quick 2 */
   readonly graceSeconds: number;
-  /** Bisection steps between the highest passing and the first failing rate. */
+  /** Bisection steps between the highest passing and the first failing rate. @default 2; --quick 1 */
   readonly refine: number;
-  /** The latency bound: a step passes when p99 ≤ this and nothing is lost. */
+  /** The latency bound in ms: a step passes when p99 ≤ this and nothing is lost. @default 100 */
   readonly p99BoundMs: number;
-  /** How the GraphQL systems (platform, yoga-redis) send: the HTTP mutation or a graphql-ws mutation. */
+  /** How the GraphQL systems (platform, yoga-redis) send: the HTTP mutation or a graphql-ws mutation. @default 'http' */
   readonly sendVia: 'http' | 'ws';
-  /** Message body length in characters (a typical chat line). */
+  /** Message body length in characters (a typical chat line). @default 64 */
   readonly bodyLength: number;
-  /** Pin the generator and the servers to separate CPUs with taskset. */
+  /** Pin the generator and the servers to separate CPUs with taskset. @default true */
   readonly pin: boolean;
-  /** CPU list (taskset -c syntax) for the load generator. */
+  /** CPU list (taskset -c syntax) for the load generator. @default '0' */
   readonly generatorCpus: string;
-  /** CPU list for every server process and Redis. */
+  /** CPU list for every server process and Redis. @default '1' */
   readonly serverCpus: string;
-  /** A step is discarded when the generator used more than this fraction of its core... */
+  /** A step is discarded when the generator used more than this fraction of its core... @default 0.9 */
   readonly maxGeneratorCpu: number;
-  /** ...or when its sends left more than this many ms behind the timetable (p99). */
+  /** ...or when its sends left more than this many ms behind the timetable (p99). @default 25 */
   readonly maxSendLagMs: number;
   /**
    * A step that did not pass is discarded, not counted as the system's failure, when processes
    * outside the benchmark took more than this many cores of the server CPUs during it.
+   * @default 0.25
    */
   readonly maxOtherLoad: number;
   readonly quick: boolean;
-  /** Directory for the JSON, markdown and SVG. */
+  /** Directory for the JSON, markdown and SVG. @default 'bench/results' */
   readonly out: string;
-  /** File name stem: `<out>/<name>.json` etc. */
+  /** File name stem: `<out>/<name>.json` etc. @default 'fanout'; --quick 'fanout-quick' */
   readonly name: string;
-  /** Only re-render the markdown and SVG next to this results JSON; run nothing. */
+  /** Only re-render the markdown and SVG next to this results JSON; run nothing. @default null */
   readonly render: string | null;
 }
 
