@@ -50,8 +50,9 @@ export interface SpawnOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
   readonly pinning: Pinning;
-  /** How to recognise readiness on a stdout line; the default reads the `started` JSON line. */
+  /** How to recognise readiness on a stdout line. @default the `{"msg":"started","port":N}` JSON line */
   readonly ready?: (line: string) => { port: number | null } | null;
+  /** @default 120000 */
   readonly readyTimeoutMs?: number;
 }
 

@@ -89,7 +89,7 @@ export interface HttpGraphqlSenderOptions {
   readonly path: string;
   readonly operation: (groupId: string, body: string, index: number) => { query: string; variables: Record<string, unknown> };
   readonly errors: SendErrors;
-  /** Keep-alive connections per node. */
+  /** Keep-alive connections per node. @default 64 */
   readonly maxSockets?: number;
 }
 
