@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryQuota } from '../src/quota/memory.ts';
 import type { Quota } from '../src/quota/port.ts';
 import { createRedisQuota, type RedisQuotaOptions } from '../src/quota/redis.ts';
-import { freePort, waitFor } from './support/redis.ts';
+import { commandStats, freePort, startRedis, waitFor } from './support/redis.ts';
 import { disposeAll, onDispose, sleep } from './support/server.ts';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -179,6 +179,43 @@ describe('Redis quota: gateways that die', () => {
     await a.close();
   });
 
+  it('a gateway whose registration lapsed (cut off from Redis past the ttl) writes its counts back, and they count again', async () => {
+    const prefix = `${keyPrefix}${randomUUID()}:`;
+    const cutOff = new Redis(REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
+    cutOff.on('error', () => {});
+    onDispose(() => cutOff.disconnect());
+    await cutOff.connect();
+    const a = createRedisQuota({ client: cutOff, keyPrefix: prefix, nodeId: 'a', ttlMs, renewMs, timeoutMs: 50 });
+    const b = createRedisQuota({ client: shared, keyPrefix: prefix, nodeId: 'b', ttlMs, renewMs });
+    onDispose(() => b.close());
+    expect(await a.acquire('connections', 'iris', 2)).not.toBeNull();
+    expect(await a.acquire('connections', 'iris', 2)).not.toBeNull();
+    expect(await b.acquire('connections', 'iris', 2)).toBeNull();
+    // a cannot renew: its registration lapses, and b, listing it no more, drops its counts.
+    cutOff.disconnect();
+    await waitFor('b to drop the lapsed gateway\'s counts', async () => (await b.acquire('connections', 'iris', 2)) !== null, { timeoutMs: 5000 });
+    // a is back: its next renewal finds it lapsed, registers again and writes its two slots back.
+    await cutOff.connect();
+    await waitFor('a\'s counts to count again', async () => (await b.acquire('connections', 'iris', 2)) === null, { timeoutMs: 5000 });
+    await a.close();
+  });
+
+  it('costs one renewal command per gateway, whatever it holds', async () => {
+    const redis = await startRedis();
+    const client = connect(redis.url);
+    const prefix = `${keyPrefix}${randomUUID()}:`;
+    const quota = createRedisQuota({ client, keyPrefix: prefix, nodeId: 'a', ttlMs, renewMs });
+    onDispose(() => quota.close());
+    for (let user = 0; user < 200; user += 1) expect(await quota.acquire('connections', `u${user}`, 1)).not.toBeNull();
+    await redis.client.config('RESETSTAT');
+    await sleep(renewMs * 5);
+    const stats = await commandStats(redis.client);
+    const scripts = (stats.get('evalsha') ?? 0) + (stats.get('eval') ?? 0);
+    // Five or six renewals in the window (plus a few key-expiry refreshes), not 200 per renewal.
+    expect(scripts).toBeGreaterThanOrEqual(4);
+    expect(scripts).toBeLessThanOrEqual(8);
+  });
+
   it('fails open, and says so, when Redis does not answer', async () => {
     const errors: unknown[] = [];
     const unreachable = new Redis({ port: await freePort(), host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: null });
@@ -188,6 +225,8 @@ describe('Redis quota: gateways that die', () => {
     onDispose(() => quota.close());
     expect(await quota.acquire('connections', 'ivy', 1)).not.toBeNull();
     expect(await quota.take({ name: 'r', ratePerSecond: 1, burst: 1 }, 'ivy')).toBe(0);
-    expect(errors.length).toBe(2);
+    // The acquire and the take, and the instance's registration, which failed first.
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+    expect(errors.every((error) => error instanceof Error && /within 100 ms|not registered/.test(error.message))).toBe(true);
   });
 });

@@ -2,25 +2,38 @@
  * The Redis Quota adapter: per-user numbers that hold across every gateway on one Redis, or on a
  * Redis Cluster.
  *
- * Layout, one hash tag per user so that every key of a user lives in one cluster slot:
+ * Layout:
  *
- *   <prefix>quota:{<h>}:slots:<pool>     ZSET  member = <instance>:<n> (one held slot),
+ *   <prefix>quota:instances              ZSET  member = a gateway instance (<nodeId>:<random>),
  *                                              score = epoch ms at which it lapses
+ *   <prefix>quota:{<h>}:slots:<pool>     HASH  field = <start>:<instance>, value = how many
+ *                                              slots of the pool that instance holds for the user
  *   <prefix>quota:{<h>}:bucket:<rule>    HASH  tokens, at (epoch ms of the last refill)
  *
- * where <h> is a hash of the user id (ids may contain braces, which would move the hash tag).
+ * where <h> is a hash of the user id (ids may contain braces, which would move the hash tag) and
+ * <start> is the Redis time at which the instance registered.
  *
- * - A dead gateway never keeps a user's quota: each slot lapses `ttlMs` after its gateway last
- *   renewed it, and a gateway renews the slots it holds every `renewMs`. `acquire` first drops
- *   lapsed members, then counts. No sweep and no list of gateways is needed.
- * - A slot that lapsed while its gateway was paused is added again at the next renewal: the
- *   connection it stands for is still open, so it counts again.
+ * Why counts per instance, and liveness per instance: renewing each held slot (one ZADD per
+ * connection and per subscription every few seconds) cost a gateway with 5,000 connections
+ * bursts of a whole core and its Redis a steady 2,000 scripts a second, idle. Now an instance
+ * renews one member of one sorted set (`renewMs`), whatever it holds, and learns from the same
+ * call which instances are alive:
+ * - `acquire` counts only the fields of live instances, and of instances registered after the
+ *   caller last looked (too new to be listed, not dead). A field of an instance that registered
+ *   before the caller's look and was not listed then has lapsed: it is deleted there and then.
+ * - So a dead gateway never keeps a user's quota: its member lapses `ttlMs` after its last
+ *   renewal, and the first acquire for each of its users after that drops its count.
+ * - A gateway that lapsed while paused (its counts possibly dropped by others) registers again
+ *   under a new start time and writes its counts back (HSET, so nothing counts twice). Its
+ *   connections are still open, so they count again.
+ * - User keys expire `keyTtlMs` after they were last written; every instance refreshes the keys
+ *   it holds slots in well within that, a slice at each renewal.
  * - Every script touches only the one key it is given in KEYS and is declared with a `#!lua`
- *   shebang, so Redis Cluster enforces that it stays in its slot. Time is Redis's own (`TIME`),
- *   so gateways with skewed clocks agree.
+ *   shebang, so Redis Cluster enforces that it stays in its slot (the list of live instances
+ *   travels in ARGV). Time is Redis's own (`TIME`), so gateways with skewed clocks agree.
  * - Redis down or slow: an answer later than `timeoutMs` fails open (the operation is allowed and
  *   `onError` is told). A quota must not take chat down with Redis; the per-connection limits
- *   still hold, and a slot written late lapses by itself since nobody renews it.
+ *   still hold.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
@@ -29,22 +42,59 @@ import type { BucketRule, Quota, Slot } from './port.ts';
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** KEYS[1] slots; ARGV member, limit, ttlMs → 1 held, 0 full. */
-const ACQUIRE = `#!lua
+/**
+ * KEYS[1] instances; ARGV instance, ttlMs → { now, 1 when the instance had lapsed (or is new),
+ * live instance… }.
+ */
+const RENEW = `#!lua
 ${NOW_MS}
+local previous = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local lapsed = 0
+if (not previous) or tonumber(previous) < now then lapsed = 1 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local reply = { now, lapsed }
+for _, instance in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do reply[#reply + 1] = instance end
+return reply`;
+
+/**
+ * KEYS[1] slots; ARGV field, limit, keyTtlMs, listedAt, live instance… → 1 held, 0 full.
+ * A field counts when its instance is live, or registered at or after listedAt (in the same
+ * millisecond, its registration may have run just after the caller's look).
+ */
+const ACQUIRE = `#!lua
+local live = {}
+for i = 5, #ARGV do live[ARGV[i]] = true end
+local listedAt = tonumber(ARGV[4])
+local total = 0
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local field = fields[i]
+  local colon = string.find(field, ':', 1, true)
+  local start = tonumber(string.sub(field, 1, colon - 1))
+  local instance = string.sub(field, colon + 1)
+  if live[instance] or start >= listedAt or field == ARGV[1] then
+    total = total + tonumber(fields[i + 1])
+  else
+    redis.call('HDEL', KEYS[1], field)
+  end
+end
+if total >= tonumber(ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1`;
 
-/** KEYS[1] slots; ARGV ttlMs, member… → re-arms each member's lapse. */
-const RENEW = `#!lua
-${NOW_MS}
-local ttl = tonumber(ARGV[1])
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + ttl, ARGV[i]) end
-redis.call('PEXPIRE', KEYS[1], ttl)
-return #ARGV - 1`;
+/** KEYS[1] slots; ARGV field → gives one slot back. */
+const RELEASE = `#!lua
+if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1`;
+
+/** KEYS[1] slots; ARGV old field, new field, count, keyTtlMs → the counts of a re-registered instance. */
+const MOVE = `#!lua
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+return 1`;
 
 /** KEYS[1] bucket; ARGV tokens per ms, burst → 0 taken, else ms until a token is free. */
 const TAKE = `#!lua
@@ -64,8 +114,10 @@ return wait`;
 type QuotaClient = Redis | Cluster;
 
 interface QuotaCommands {
-  quotaAcquire(key: string, member: string, limit: number, ttlMs: number): Promise<number>;
-  quotaRenew(key: string, ttlMs: number, ...members: string[]): Promise<number>;
+  quotaRenew(key: string, instance: string, ttlMs: number): Promise<(string | number)[]>;
+  quotaAcquire(key: string, field: string, limit: number, keyTtlMs: number, listedAt: number, ...live: string[]): Promise<number>;
+  quotaRelease(key: string, field: string): Promise<number>;
+  quotaMove(key: string, from: string, to: string, count: number, keyTtlMs: number): Promise<number>;
   quotaTake(key: string, ratePerMs: string, burst: number): Promise<number>;
 }
 
@@ -73,12 +125,14 @@ export interface RedisQuotaOptions {
   /** A connected client (or Cluster); shared with other commands, never quit here. */
   readonly client: QuotaClient;
   readonly keyPrefix: string;
-  /** Names this process in slot members (a random suffix keeps restarts apart). */
+  /** Names this process among the instances (a random suffix keeps restarts apart). */
   readonly nodeId: string;
-  /** A slot lapses this long after its gateway last renewed it. @default 30000 */
+  /** An instance lapses this long after its last renewal, and its counts with it. @default 30000 */
   readonly ttlMs?: number;
-  /** How often held slots are renewed; well under `ttlMs`. @default 10000 */
+  /** How often the instance renews itself and re-reads the live instances; well under `ttlMs`. @default 10000 */
   readonly renewMs?: number;
+  /** A user key nobody has refreshed for this long expires. @default 3600000 */
+  readonly keyTtlMs?: number;
   /** Answers later than this fail open. @default 1000 */
   readonly timeoutMs?: number;
   /** Told about Redis failures (the operation was allowed). @default does nothing */
@@ -98,22 +152,33 @@ export function createRedisQuota({
   nodeId,
   ttlMs = 30_000,
   renewMs = 10_000,
+  keyTtlMs = 60 * 60 * 1000,
   timeoutMs = 1000,
   onError = () => {},
 }: RedisQuotaOptions): Quota {
-  for (const [name, lua, keys] of [
-    ['quotaAcquire', ACQUIRE, 1],
-    ['quotaRenew', RENEW, 1],
-    ['quotaTake', TAKE, 1],
+  for (const [name, lua] of [
+    ['quotaRenew', RENEW],
+    ['quotaAcquire', ACQUIRE],
+    ['quotaRelease', RELEASE],
+    ['quotaMove', MOVE],
+    ['quotaTake', TAKE],
   ] as const) {
     // defineCommand is idempotent per name; EVALSHA with a fallback to EVAL.
-    if (!(name in client)) client.defineCommand(name, { numberOfKeys: keys, lua });
+    if (!(name in client)) client.defineCommand(name, { numberOfKeys: 1, lua });
   }
   const commands = client as unknown as QuotaCommands;
+  const instancesKey = `${keyPrefix}quota:instances`;
   const instance = `${nodeId}:${randomUUID().slice(0, 8)}`;
-  let sequence = 0;
-  /** Slots this process holds: key → members. */
-  const held = new Map<string, Set<string>>();
+  /** This instance's field in user keys: its registration time, then its name. */
+  let field: string | null = null;
+  /** What the last renewal saw: its Redis time and the live instances. */
+  let listedAt = 0;
+  let live: string[] = [];
+  /** Slots this process holds: user key → count. */
+  const held = new Map<string, number>();
+  /** Where the next slice of key-expiry refreshes starts. */
+  let refreshCursor = 0;
+  let closed = false;
 
   const bounded = <T>(work: Promise<T>): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
@@ -124,20 +189,34 @@ export function createRedisQuota({
   };
 
   const renew = async (): Promise<void> => {
-    await Promise.all(
-      [...held].map(([key, members]) =>
-        members.size === 0 ? undefined : bounded(commands.quotaRenew(key, ttlMs, ...members)).catch(onError),
-      ),
-    );
+    const [now, lapsed, ...instances] = (await bounded(commands.quotaRenew(instancesKey, instance, ttlMs))).map(String);
+    listedAt = Number(now);
+    live = instances;
+    if (field === null || lapsed === '1') {
+      // New, or back after lapsing: a new start time, so that instances that listed us as
+      // lapsed count us again; then our counts are written back under it.
+      const previous = field;
+      field = `${listedAt}:${instance}`;
+      if (previous !== null) {
+        const to = field;
+        await Promise.all([...held].map(([key, count]) => bounded(commands.quotaMove(key, previous, to, count, keyTtlMs)).catch(onError)));
+      }
+    }
+    // A slice of the held keys gets its expiry pushed back at each renewal, all of them within
+    // a third of keyTtlMs.
+    const keys = [...held.keys()];
+    const slice = Math.ceil((keys.length * renewMs) / (keyTtlMs / 3));
+    for (let i = 0; i < Math.min(slice, keys.length); i += 1) {
+      const key = keys[(refreshCursor + i) % keys.length] as string;
+      bounded(client.pexpire(key, keyTtlMs)).catch(onError);
+    }
+    refreshCursor = keys.length === 0 ? 0 : (refreshCursor + slice) % keys.length;
   };
-  const timer = setInterval(() => void renew(), renewMs);
+  let registered: Promise<void> = renew().catch(onError);
+  const timer = setInterval(() => {
+    registered = renew().catch(onError);
+  }, renewMs);
   timer.unref();
-
-  const forget = (key: string, member: string): void => {
-    const members = held.get(key);
-    members?.delete(member);
-    if (members?.size === 0) held.delete(key);
-  };
 
   return {
     async take(rule: BucketRule, key: string) {
@@ -151,34 +230,42 @@ export function createRedisQuota({
     },
     async acquire(pool, key, limit) {
       const slots = `${keyPrefix}quota:{${tag(key)}}:slots:${pool}`;
-      sequence += 1;
-      const member = `${instance}:${sequence}`;
-      const release = async (): Promise<void> => {
-        if (!held.get(slots)?.has(member)) return;
-        forget(slots, member);
-        await bounded(client.zrem(slots, member)).catch(onError);
-      };
+      await registered;
       let granted: number;
       try {
-        granted = Number(await bounded(commands.quotaAcquire(slots, member, limit, ttlMs)));
+        if (field === null) throw new Error('The quota instance is not registered in Redis');
+        granted = Number(await bounded(commands.quotaAcquire(slots, field, limit, keyTtlMs, listedAt, ...live)));
       } catch (error) {
         onError(error);
-        // Failing open: nothing to renew or release; a member written late lapses by itself.
+        // Failing open: nothing was written, so there is nothing to give back.
         return { release: async () => {} };
       }
       if (granted !== 1) return null;
-      // Renewed from now on (a renewal that missed it finds it fresh from the script anyway).
-      const members = held.get(slots) ?? new Set<string>();
-      members.add(member);
-      held.set(slots, members);
-      const slot: Slot = { release };
+      held.set(slots, (held.get(slots) ?? 0) + 1);
+      let released = false;
+      const slot: Slot = {
+        async release() {
+          if (released || closed) return;
+          released = true;
+          const left = (held.get(slots) ?? 1) - 1;
+          if (left <= 0) held.delete(slots);
+          else held.set(slots, left);
+          if (field !== null) await bounded(commands.quotaRelease(slots, field)).catch(onError);
+        },
+      };
       return slot;
     },
     async close() {
+      closed = true;
       clearInterval(timer);
       const all = [...held];
       held.clear();
-      await Promise.all(all.map(([key, members]) => bounded(client.zrem(key, ...members)).catch(onError)));
+      const mine = field;
+      if (mine === null) return;
+      await Promise.all([
+        ...all.map(([key]) => bounded(client.hdel(key, mine)).catch(onError)),
+        bounded(client.zrem(instancesKey, instance)).catch(onError),
+      ]);
     },
   };
 }
