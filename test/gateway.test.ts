@@ -33,6 +33,7 @@ function createControlledPubSub(): ControlledPubSub {
   const listeners = new Set<() => void>();
   return {
     publish: (channel, event) => inner.publish(channel, event),
+    publishBatch: (channel, events, options) => inner.publishBatch(channel, events, options),
     subscribe: (channel, listener) => inner.subscribe(channel, listener),
     onResubscribed(listener) {
       const entry = (): void => listener();

@@ -159,18 +159,46 @@ describe('relay', () => {
     expect(messageSeqs(a, group)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
+  it('publishes a batch to each node as one message, in commit order', async () => {
+    const { store } = await newStore();
+    const inner = createMemoryPubSub();
+    const calls: { channel: string; seqs: number[] }[] = [];
+    const counting: PubSub = {
+      ...inner,
+      publishBatch: (channel, events, options) => {
+        calls.push({ channel, seqs: events.flatMap((event) => (event.type === 'message' ? [event.message.seq] : [])) });
+        return inner.publishBatch(channel, events, options);
+      },
+    };
+    const presence = createMemoryPresence();
+    const group = await groupWith(store, ['alice']);
+    await presence.forNode('a').addGroups([group]);
+    await presence.forNode('b').addGroups([group]);
+    const a = await listen(inner, 'a');
+    // Committed before the relay starts: its first read holds them all.
+    for (let i = 0; i < 5; i += 1) await send(store, group, 'alice');
+    const relay = createRelay({ store, pubsub: counting, directory: presence.directory, lease: createLocalLease() });
+    relay.start();
+    onDispose(() => relay.stop());
+    await until(() => messageSeqs(a, group).length === 5);
+    const messageCalls = calls.filter((call) => call.seqs.length > 0);
+    expect(messageCalls.map((call) => call.channel).sort()).toEqual(['node:a', 'node:b']);
+    for (const call of messageCalls) expect(call.seqs).toEqual([1, 2, 3, 4, 5]);
+    expect(messageSeqs(a, group)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it('publishes at least once when publishing fails: nothing is skipped', async () => {
     const { store } = await newStore();
     const inner = createMemoryPubSub();
     let failures = 2;
     const flaky: PubSub = {
       ...inner,
-      publish: (channel, event) => {
-        if (event.type === 'message' && event.message.seq === 3 && failures > 0) {
+      publishBatch: (channel, events, options) => {
+        if (events.some((event) => event.type === 'message' && event.message.seq === 3) && failures > 0) {
           failures -= 1;
           return Promise.reject(new Error('transport down'));
         }
-        return inner.publish(channel, event);
+        return inner.publishBatch(channel, events, options);
       },
     };
     const presence = createMemoryPresence();
@@ -280,6 +308,10 @@ function pausable(inner: PubSub): PubSub & { pause(): void; resume(): void } {
     async publish(channel, event, options) {
       while (gate !== null) await gate.promise;
       return inner.publish(channel, event, options);
+    },
+    async publishBatch(channel, events, options) {
+      while (gate !== null) await gate.promise;
+      return inner.publishBatch(channel, events, options);
     },
     pause() {
       let open = (): void => {};

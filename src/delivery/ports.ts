@@ -30,6 +30,11 @@ export interface PublishOptions {
 export interface PubSub {
   /** Resolves once the event is handed to the transport. */
   publish(channel: string, event: DeliveryEvent, options?: PublishOptions): Promise<void>;
+  /**
+   * Publishes events, in order, as one message: a relay's batch reaches a node in one PUBLISH
+   * instead of one per event. Listeners still receive them one at a time, in this order.
+   */
+  publishBatch(channel: string, events: readonly DeliveryEvent[], options?: PublishOptions): Promise<void>;
   /** Resolves once the subscription is active; the returned function unsubscribes. */
   subscribe(channel: string, listener: (event: DeliveryEvent) => void): Promise<() => void>;
   /**

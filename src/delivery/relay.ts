@@ -113,12 +113,20 @@ export function createRelay({
     const groupNodes = new Map<string, Promise<string[]>>();
     // Lookups for the whole batch run together; publishes stay in commit order per node.
     const routes = await Promise.all(batch.map((record) => targets(record.event, groupNodes)));
-    const publishes: Promise<void>[] = [];
+    // Each node gets its events of the batch in one message, in commit order.
+    const perNode = new Map<string, OutboxEvent[]>();
     batch.forEach((record, index) => {
-      for (const node of routes[index] ?? []) publishes.push(pubsub.publish(nodeChannel(node), record.event, { fence }));
+      for (const node of routes[index] ?? []) {
+        let events = perNode.get(node);
+        if (events === undefined) {
+          events = [];
+          perNode.set(node, events);
+        }
+        events.push(record.event);
+      }
     });
-    await Promise.all(publishes);
-    stats.publishes += publishes.length;
+    await Promise.all([...perNode].map(([node, events]) => pubsub.publishBatch(nodeChannel(node), events, { fence })));
+    for (const events of perNode.values()) stats.publishes += events.length;
     stats.records += batch.length;
     const lastEvent = batch.at(-1)?.event;
     if (lastEvent?.type === 'message') stats.lagMs = Math.max(0, Date.now() - lastEvent.message.createdAt.getTime());

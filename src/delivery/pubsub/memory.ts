@@ -22,19 +22,24 @@ export function createMemoryPubSub({ onStale = () => {} }: MemoryPubSubOptions =
   const closedError = (): Promise<never> => Promise.reject(new Error('PubSub is closed'));
 
   return {
-    publish(channel, event, { fence } = {}) {
+    publish(channel, event, options) {
+      return this.publishBatch(channel, [event], options);
+    },
+    publishBatch(channel, events, { fence } = {}) {
       if (closed) return closedError();
       if (!gate.admit(fence)) {
         onStale(fence as number, gate.highest);
         return Promise.resolve();
       }
       const set = listeners.get(channel);
-      // Copy: a listener may unsubscribe (itself or another) while we iterate.
-      for (const listener of set ? [...set] : []) {
-        try {
-          listener(event);
-        } catch (error) {
-          reportListenerError(error);
+      for (const event of events) {
+        // Copy: a listener may unsubscribe (itself or another) while we iterate.
+        for (const listener of set ? [...set] : []) {
+          try {
+            listener(event);
+          } catch (error) {
+            reportListenerError(error);
+          }
         }
       }
       return Promise.resolve();
