@@ -12,13 +12,14 @@ import {
   backends,
   backendTitle,
   codes,
-  disposeAll,
   ok,
   request,
   startServer,
   type Result,
   type TestServer,
 } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
+import { sleep } from './support/wait.ts';
 
 // --- operations --------------------------------------------------------------------------------
 
@@ -240,8 +241,6 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 
 const seqsOf = (connection: { readonly edges: readonly { readonly node: { readonly seq: number } }[] }): number[] =>
   connection.edges.map((edge) => edge.node.seq);
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Nothing internal may reach a client: no stack, no original error, no source path. */
 function expectNothingLeaked(result: Result<unknown>): void {

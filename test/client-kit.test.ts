@@ -20,8 +20,10 @@ import { createTokenVerifier, type TokenVerifier } from '../src/auth/jwt.ts';
 import { graphql } from './gql/index.ts';
 import type { KitHistoryQuery } from './gql/graphql.ts';
 import { startProcess, type ServerProcess } from './support/process.ts';
-import { freePort, startRedis, waitFor } from './support/redis.ts';
-import { disposeAll, ok, onDispose, sleep, startServer } from './support/server.ts';
+import { freePort, startRedis } from './support/redis.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep, waitFor } from './support/wait.ts';
+import { ok, startServer } from './support/server.ts';
 
 afterEach(disposeAll);
 

@@ -12,7 +12,8 @@ import { createRedisLease, leaseKeys, type RedisLeaseOptions } from '../src/deli
 import type { RelayLease } from '../src/delivery/ports.ts';
 import type { RedisClient } from '../src/delivery/redis/support.ts';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
-import { disposeAll } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep } from './support/wait.ts';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Keys are unique per run so parallel runs on the shared Redis never collide. */
@@ -20,16 +21,12 @@ const keyPrefix = `test:${randomUUID()}:`;
 /** A lease of its own: a prefix of its own. */
 const newPrefix = (): string => `${keyPrefix}${randomUUID()}:`;
 
-const disposers: (() => Promise<unknown> | unknown)[] = [];
 afterAll(disposeAll);
-afterAll(async () => {
-  for (const dispose of disposers.reverse()) await dispose();
-});
 
 function connect(): Redis {
   const client = new Redis(REDIS_URL);
   client.on('error', () => {});
-  disposers.push(() => client.disconnect());
+  onDispose(() => client.disconnect());
   return client;
 }
 
@@ -43,14 +40,13 @@ const privateCluster = () =>
     return { cluster, client: await cluster.client() };
   })());
 afterAll(async () => {
-  // Hooks run in reverse, so this runs before the disposers: the client is still connected.
+  // Hooks run in reverse, so this runs before disposeAll: the client is still connected.
   for await (const keys of shared.scanStream({ match: `${keyPrefix}*`, count: 1000 })) {
     if ((keys as string[]).length > 0) await shared.unlink(...(keys as string[]));
   }
 });
 
 const never = new AbortController().signal;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Adapter {
   readonly name: string;
@@ -65,7 +61,7 @@ const adapters: Adapter[] = [
     name: 'redis',
     create() {
       const lease = createRedisLease({ client: shared, keyPrefix: newPrefix(), ttlMs: 1000, renewMs: 300 });
-      disposers.push(() => lease.release());
+      onDispose(() => lease.release());
       return lease;
     },
   },
@@ -76,7 +72,7 @@ const adapters: Adapter[] = [
     },
     create() {
       const lease = createRedisLease({ client: clusterClient as Cluster, keyPrefix: newPrefix(), ttlMs: 1000, renewMs: 300 });
-      disposers.push(() => lease.release());
+      onDispose(() => lease.release());
       return lease;
     },
   },
@@ -160,7 +156,7 @@ describe.each(redisSetups)('Redis lease on $name: one holder at a time, fenced',
   const newKey = newPrefix;
   const lease = (prefix: string, options: Partial<RedisLeaseOptions> = {}) => {
     const created = createRedisLease({ client, keyPrefix: prefix, ttlMs: 1000, renewMs: 300, ...options });
-    disposers.push(() => created.release().catch(() => {}));
+    onDispose(() => created.release().catch(() => {}));
     return created;
   };
 

@@ -26,10 +26,11 @@ import {
   seqsIn,
   startRedis,
   untilSeq,
-  waitFor,
   type TestRedis,
 } from './support/redis.ts';
-import { collect, disposeAll, ok, onDispose, sleep, wsClient, type Collected } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep, waitFor } from './support/wait.ts';
+import { collect, ok, wsClient, type Collected } from './support/server.ts';
 
 // --- operations ----------------------------------------------------------------------------------
 

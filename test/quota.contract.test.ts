@@ -15,8 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryQuota } from '../src/quota/memory.ts';
 import type { Quota } from '../src/quota/port.ts';
 import { createRedisQuota, type RedisQuotaOptions } from '../src/quota/redis.ts';
-import { freePort, waitFor } from './support/redis.ts';
-import { disposeAll, onDispose, sleep } from './support/server.ts';
+import { freePort } from './support/redis.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const keyPrefix = `test:quota:${randomUUID()}:`;

@@ -10,7 +10,8 @@ import type { OpenedStore } from '../src/app.ts';
 import type { Config } from '../src/config.ts';
 import { createSqliteStore } from '../src/storage/sqlite/store.ts';
 import { startRedis } from './support/redis.ts';
-import { disposeAll, startServer } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
+import { startServer } from './support/server.ts';
 
 afterEach(disposeAll);
 

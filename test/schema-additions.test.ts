@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from './gql/index.ts';
-import { codes, collect, disposeAll, ok, request, startServer, wsClient, type TestServer } from './support/server.ts';
+import { codes, collect, ok, request, startServer, wsClient, type TestServer } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
 
 afterAll(disposeAll);
 

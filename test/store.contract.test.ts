@@ -1,6 +1,7 @@
 /**
- * The storage port's contract: the same tests against every adapter in `store-adapters.ts`,
- * then what only the embedded adapter promises (one file shared by several processes).
+ * The storage port's contract: the same tests against every adapter in
+ * `support/store-adapters.ts`, then what only the embedded adapter promises (one file shared by
+ * several processes).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,7 +12,9 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GroupRecord, MessageRecord, OutboxEvent, OutboxRecord, Store, UserGroupRecord } from '../src/storage/port.ts';
 import { createSqliteStore, type SqliteStoreOptions } from '../src/storage/sqlite/store.ts';
-import { storeAdapters } from './store-adapters.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { storeAdapters } from './support/store-adapters.ts';
+import { sleep } from './support/wait.ts';
 
 const T0 = Date.UTC(2025, 0, 1);
 /** A fixed point in time `seconds` after T0, so that tests control activity order. */
@@ -61,8 +64,6 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
     clearTimeout(timer);
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The batch a pending `next()` of a follower resolves to, within `ms`. */
 async function batchOf(
@@ -732,20 +733,17 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
 });
 
 describe('embedded store (SQLite)', () => {
-  const disposers: (() => Promise<void>)[] = [];
-  afterAll(async () => {
-    for (const dispose of disposers.splice(0).reverse()) await dispose();
-  });
+  afterAll(disposeAll);
 
   async function tempDir(): Promise<string> {
     const dir = await mkdtemp(join(tmpdir(), 'chat-sqlite-'));
-    disposers.push(() => rm(dir, { recursive: true, force: true }));
+    onDispose(() => rm(dir, { recursive: true, force: true }));
     return dir;
   }
 
   function open(options: SqliteStoreOptions): Store {
     const store = createSqliteStore(options);
-    disposers.push(() => store.close());
+    onDispose(() => store.close());
     return store;
   }
 

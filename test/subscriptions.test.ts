@@ -19,7 +19,6 @@ import {
   backendTitle,
   backends,
   collect,
-  disposeAll,
   ok,
   startServer,
   wsClient,
@@ -27,6 +26,7 @@ import {
   type Collected,
   type TestServer,
 } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
 
 const CreateGroup = graphql(`
   mutation SubCreateGroup($input: CreateGroupInput!) {

@@ -1,7 +1,7 @@
 /**
  * Real servers for end-to-end tests: the whole app on port 0 with a fresh data directory,
- * real HTTP requests, real graphql-ws clients. Everything started is registered in a list of
- * disposers that `disposeAll` empties (call it from afterAll / afterEach).
+ * real HTTP requests, real graphql-ws clients. Everything started is registered with
+ * `onDispose` (dispose.ts), so the file's `disposeAll` stops it.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,20 +16,12 @@ import { buildApp, GRAPHQL_PATH, type App, type BuildAppOptions } from '../../sr
 import { createTokenVerifier } from '../../src/auth/jwt.ts';
 import { defaultLimits, type Config, type HttpConfig, type Limits } from '../../src/config.ts';
 import { chooseMongoDbName } from '../../src/storage/mongo/db-name.ts';
+import { onDispose } from './dispose.ts';
 
-const disposers: (() => Promise<void> | void)[] = [];
-
-/** Registers cleanup to run in `disposeAll`, most recent first. */
-export function onDispose(dispose: () => Promise<void> | void): void {
-  disposers.push(dispose);
-}
-
-export async function disposeAll(): Promise<void> {
-  while (disposers.length > 0) {
-    const dispose = disposers.pop() as () => Promise<void> | void;
-    await dispose();
-  }
-}
+// Transitional, for branches written before dispose.ts and wait.ts existed: import these from
+// the files that define them. Remove once no test imports them from here.
+export { disposeAll, onDispose } from './dispose.ts';
+export { sleep } from './wait.ts';
 
 /** Where a test server keeps its data: the embedded store always, MongoDB when configured. */
 export interface Backend {
@@ -308,5 +300,3 @@ export function collect<T, V extends Record<string, unknown>>(
     },
   };
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
