@@ -3,6 +3,7 @@
  * members may add members; the owner may remove anyone; any member may remove themselves.
  */
 import type { Viewer } from '../auth/jwt.ts';
+import { InvalidPageKeyError } from '../storage/errors.ts';
 import type { GroupRecord, MembershipRecord, Page, UserGroupRecord, UserRecord } from '../storage/port.ts';
 import type { UseCaseDeps } from './deps.ts';
 import { ErrorCode, UserError, badInput, forbidden, notFound } from './errors.ts';
@@ -166,11 +167,14 @@ function forwardConnection<T, U>(
   };
 }
 
-/** Stores reject page keys they did not issue with a RangeError: that is the client's input. */
+/**
+ * A page key travels inside the client's cursor, so a key the store did not issue is the
+ * client's input; every other store error stays the server's (masked).
+ */
 const rejectForeignKey =
   (field: string) =>
   (error: unknown): never => {
-    if (error instanceof RangeError) throw badInput(field, `${field} is not a cursor this list returned.`);
+    if (error instanceof InvalidPageKeyError) throw badInput(field, `${field} is not a cursor this list returned.`);
     throw error;
   };
 

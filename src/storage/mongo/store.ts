@@ -475,8 +475,8 @@ export async function createMongoStore({
     },
     async listUserGroups(userId, { limit, after }: PageRequest): Promise<Page<UserGroupRecord>> {
       checkLimit(limit);
-      // Decoded before any read: a key this store did not produce is a RangeError even for a
-      // user without groups, as in the embedded adapter.
+      // Decoded before any read: a key this store did not produce is an InvalidPageKeyError even
+      // for a user without groups, as in the embedded adapter.
       const key = after === undefined ? undefined : decodeGroupKey(after);
       const page: Filter<MembershipWithGroup> = {};
       if (key !== undefined) {
