@@ -435,7 +435,7 @@ describe('client kit against an in-process server', () => {
     const kit = kitFor(server.url, async () => alice, { limits: { maxSendAttempts: 2 } });
     await waitFor('the kit to connect', () => kit.connection.getSnapshot().status === 'connected');
     // The store fails for real: every send now gets the masked internal error.
-    await server.app.internals.store().close();
+    await server.store().close();
     const sent = kit.send(groupId, 'into a broken store');
     await expect(sent).rejects.toThrow(/Unexpected error/);
     const [item] = kit.outbox.getSnapshot();

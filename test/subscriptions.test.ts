@@ -600,7 +600,7 @@ describe.each(backends)('messageAdded end to end', (backend: Backend) => {
         const client = wsClient(w.server, await w.server.token('zed'), { onClosed: (event) => closes.push(event) });
         await new Promise<void>((resolve) => client.on('connected', () => resolve()));
         // The context of the operation writes the viewer to the store: make that fail.
-        await w.server.app.internals.store().close();
+        await w.server.store().close();
         const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
         try {
           const sub = w.subscribe(client);

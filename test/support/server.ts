@@ -13,9 +13,11 @@ import { createClient, type Client } from 'graphql-ws';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import { buildApp, GRAPHQL_PATH, type App, type BuildAppOptions } from '../../src/app.ts';
+import { openConfiguredStore } from '../../src/app/connections.ts';
 import { createTokenVerifier } from '../../src/auth/jwt.ts';
 import { defaultLimits, type Config, type HttpConfig, type Limits } from '../../src/config.ts';
 import { chooseMongoDbName } from '../../src/storage/mongo/db-name.ts';
+import type { Store } from '../../src/storage/port.ts';
 import { onDispose } from './dispose.ts';
 
 // Transitional, for branches written before dispose.ts and wait.ts existed: import these from
@@ -62,6 +64,8 @@ export interface TestServer {
   readonly url: string;
   readonly wsUrl: string;
   readonly config: Config;
+  /** The store the app opened, to make it fail on purpose. */
+  store(): Store;
   token(userId: string, name?: string | null, expiresIn?: string): Promise<string>;
   stop(): Promise<void>;
 }
@@ -143,7 +147,15 @@ export async function startServer({
     web: { dir: './web/dist', tokenUrl: null, devTokenTtlSeconds: 3600 },
     ...settings,
   };
-  const app = buildApp(config, { logger: pino({ level: 'silent' }), openStore });
+  let opened: Store | null = null;
+  const app = buildApp(config, {
+    logger: pino({ level: 'silent' }),
+    openStore: async (...args) => {
+      const result = await (openStore ?? openConfiguredStore)(...args);
+      opened = result.store;
+      return result;
+    },
+  });
   const { port } = await app.start();
   const tokens = createTokenVerifier(jwtSecret);
   let stopped = false;
@@ -153,6 +165,7 @@ export async function startServer({
     url: `http://127.0.0.1:${port}${GRAPHQL_PATH}`,
     wsUrl: `ws://127.0.0.1:${port}${GRAPHQL_PATH}`,
     config,
+    store: () => opened as Store,
     token: (userId, name = null, expiresIn) => tokens.sign({ id: userId, name }, expiresIn === undefined ? {} : { expiresIn }),
     async stop() {
       if (stopped) return;
