@@ -7,6 +7,7 @@ import { InvalidPageKeyError } from '../storage/errors.ts';
 import type { GroupRecord, MembershipRecord, Page, UserGroupRecord, UserRecord } from '../storage/port.ts';
 import type { UseCaseDeps } from './deps.ts';
 import { ErrorCode, UserError, badInput, forbidden, notFound } from './errors.ts';
+import { IdPrefix } from './ids.ts';
 import { decodeCursor, encodeCursor, pageSize, type Connection, type ForwardArgs } from './pagination.ts';
 import { hasLoneSurrogate } from '../util/unicode.ts';
 
@@ -103,7 +104,7 @@ export async function createGroup(deps: UseCaseDeps, viewer: Viewer, input: Crea
   }
   await throttleGroupWrites(deps, viewer);
   const group = await deps.store.createGroup({
-    id: deps.newId('g_'),
+    id: deps.newId(IdPrefix.group),
     name,
     ownerId: viewer.id,
     memberIds,
