@@ -2,6 +2,10 @@
  * End-to-end HTTP tests of the public contract (everything but subscriptions): real servers on
  * port 0, real fetch, typed operations. Each behaviour is asserted at its edges, and every
  * rejected input is checked to have changed nothing.
+ *
+ * Long on purpose: one `describe.each` over the backends starts one server per backend that
+ * every block shares; split into files, each would start its own servers and repeat the
+ * operations and helpers declared at the top.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';

@@ -7,7 +7,8 @@
  * behind, and a token that expires mid-session. In every case, each
  * group's message list in the kit ends identical to the server's history: same ids, seqs
  * 1..lastSeq in order, no gap, no duplicate; and every message sent through the kit's outbox
- * is stored exactly once.
+ * is stored exactly once. Long on purpose: the scenarios share the kit and process helpers at
+ * the top.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';

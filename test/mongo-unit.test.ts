@@ -3,7 +3,7 @@
  * decisions of the outbox follower (including its fallback read after a lost resume point),
  * the database name choice, and which server errors are retried or fallen back from. No server
  * needed; these always run. (The adapter as a whole runs in `store.contract.test.ts` when
- * MONGODB_URI is set.)
+ * MONGODB_URI is set.) Long on purpose: every pure part of one adapter, in one place.
  */
 import {
   BSON,

@@ -7,6 +7,8 @@
  * The only timed assertions are the limits the feature states: a dead gateway's presence is
  * gone within PRESENCE_TTL_SECONDS (30), a standby relay takes over within 10 s, a drained
  * gateway exits within 10 s. Each is measured and printed.
+ *
+ * Long on purpose: the scenarios share the process, Redis and sending helpers at the top.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';

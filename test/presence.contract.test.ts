@@ -2,7 +2,8 @@
  * The presence contract (NodePresence + PresenceDirectory), run against the in-process maps,
  * a single Redis and a real 3-master Redis Cluster. Redis blocks (on both) check expiry of dead
  * nodes, the sweep and re-registration under a new epoch; cost blocks check that the relay's
- * lookups cost a fixed number of commands whatever the number of registrations.
+ * lookups cost a fixed number of commands whatever the number of registrations. Long on purpose:
+ * a port's contract is one suite, so every adapter is held to all of it (house style 10).
  */
 import { randomUUID } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';

@@ -1,7 +1,8 @@
 /**
  * The storage port's contract: the same tests against every adapter in
  * `support/store-adapters.ts`, then what only the embedded adapter promises (one file shared by
- * several processes).
+ * several processes). Long on purpose: a port's contract is one suite, so every adapter is held
+ * to all of it (house style 10).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';

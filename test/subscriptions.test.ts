@@ -5,6 +5,9 @@
  * A subscription without `since` starts at each group's lastSeq at the moment the server opens
  * it, which a client cannot observe; tests that need "everything sent from now on" either pass
  * `since` with the lastSeq they know, or send probes until one arrives (`whenLive`).
+ *
+ * Long on purpose: the blocks share one `describe.each` over the backends and the `world`
+ * helpers that set each test up.
  */
 import { randomUUID } from 'node:crypto';
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
