@@ -5,17 +5,17 @@
  * away, and fencing: every acquisition takes a higher token, also after Redis lost its counter.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis, type Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createLocalLease } from '../src/delivery/lease/memory.ts';
 import { createRedisLease, leaseKeys, type RedisLeaseOptions } from '../src/delivery/lease/redis.ts';
 import type { RelayLease } from '../src/delivery/ports.ts';
 import type { RedisClient } from '../src/delivery/redis/support.ts';
+import { connectRedis } from './support/redis.ts';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
 import { disposeAll, onDispose } from './support/dispose.ts';
 import { sleep } from './support/wait.ts';
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Keys are unique per run so parallel runs on the shared Redis never collide. */
 const keyPrefix = `test:${randomUUID()}:`;
 /** A lease of its own: a prefix of its own. */
@@ -23,14 +23,7 @@ const newPrefix = (): string => `${keyPrefix}${randomUUID()}:`;
 
 afterAll(disposeAll);
 
-function connect(): Redis {
-  const client = new Redis(REDIS_URL);
-  client.on('error', () => {});
-  onDispose(() => client.disconnect());
-  return client;
-}
-
-const shared = connect();
+const shared = connectRedis();
 
 /** One private cluster for the file, started by the first suite that needs it. */
 let clusterStarted: Promise<{ readonly cluster: TestRedisCluster; readonly client: Cluster }> | null = null;
@@ -140,7 +133,7 @@ interface RedisSetup {
 }
 
 const redisSetups: RedisSetup[] = [
-  { name: 'single Redis', client: async () => shared, ownClient: async () => connect() },
+  { name: 'single Redis', client: async () => shared, ownClient: async () => connectRedis() },
   {
     name: 'Redis Cluster',
     client: async () => (await privateCluster()).client,

@@ -20,25 +20,17 @@ import {
   type RedisPresenceOptions,
 } from '../src/delivery/presence/redis.ts';
 import type { RedisClient } from '../src/delivery/redis/support.ts';
-import { startRedis } from './support/redis.ts';
+import { connectRedis, startRedis } from './support/redis.ts';
 import { disposeAll, onDispose } from './support/dispose.ts';
 import { sleep, waitFor } from './support/wait.ts';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Keys are unique per run so parallel runs on the shared Redis never collide. */
 const keyPrefix = `test:${randomUUID()}:`;
 
 afterAll(disposeAll);
 
-function connect(url = REDIS_URL): Redis {
-  const client = new Redis(url);
-  client.on('error', () => {});
-  onDispose(() => client.disconnect());
-  return client;
-}
-
-const shared = connect();
+const shared = connectRedis();
 afterAll(async () => {
   // Runs before disposeAll above (hooks run in reverse): the client is still connected.
   for await (const keys of shared.scanStream({ match: `${keyPrefix}*`, count: 1000 })) {
@@ -198,7 +190,7 @@ interface RedisSetup {
 }
 
 const redisSetups: RedisSetup[] = [
-  { name: 'single Redis', client: async () => shared, ownClient: async () => connect() },
+  { name: 'single Redis', client: async () => shared, ownClient: async () => connectRedis() },
   {
     name: 'Redis Cluster',
     client: async () => (await privateCluster()).client,
@@ -350,8 +342,8 @@ describe('Redis presence: cost', () => {
   let admin: Redis;
   beforeAll(async () => {
     const { url } = await startRedis();
-    client = connect(url);
-    admin = connect(url);
+    client = connectRedis(url);
+    admin = connectRedis(url);
   });
 
   /** Commands Redis ran while `work` ran, by name (`INFO commandstats` after CONFIG RESETSTAT). */
@@ -430,7 +422,7 @@ describe('Redis presence: cost', () => {
 describe('Redis presence on a cluster: cost', () => {
   /** Commands the whole cluster ran while `work` ran, by name, summed over the masters. */
   async function commandsDuring(cluster: TestRedisCluster, work: () => Promise<unknown>): Promise<Record<string, number>> {
-    const admins = cluster.nodes.map((node) => connect(`redis://${node.host}:${node.port}`));
+    const admins = cluster.nodes.map((node) => connectRedis(`redis://${node.host}:${node.port}`));
     for (const admin of admins) await admin.config('RESETSTAT');
     await work();
     const counts: Record<string, number> = {};

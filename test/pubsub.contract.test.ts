@@ -7,32 +7,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import calculateSlot from 'cluster-key-slot';
-import { Redis, type Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { DeliveryEvent, PubSub } from '../src/delivery/ports.ts';
 import { createMemoryPubSub } from '../src/delivery/pubsub/memory.ts';
 import { createRedisPubSub } from '../src/delivery/pubsub/redis.ts';
-import { startRedis, type TestRedis } from './support/redis.ts';
+import { connectRedis, REDIS_URL, startRedis, type TestRedis } from './support/redis.ts';
 import { disposeAll, onDispose } from './support/dispose.ts';
 import { waitFor } from './support/wait.ts';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Channels are unique per run so parallel runs on the shared Redis never hear each other. */
 const runId = `test:${randomUUID()}`;
 const newChannel = (): string => `${runId}:${randomUUID()}`;
 
 afterAll(disposeAll);
-
-function connect(url: string, options: { readonly retryMs?: number } = {}): Redis {
-  const client = new Redis(url, {
-    ...(options.retryMs === undefined ? {} : { retryStrategy: () => options.retryMs }),
-  });
-  // A killed server makes ioredis emit 'error'; without a listener Node would throw it.
-  client.on('error', () => {});
-  onDispose(() => client.disconnect());
-  return client;
-}
 
 let seq = 0;
 const message = (groupId = 'g1'): DeliveryEvent => {
@@ -77,11 +66,11 @@ const adapters: Adapter[] = [
   {
     name: 'redis',
     async create() {
-      const publishClient = connect(REDIS_URL);
+      const publishClient = connectRedis(REDIS_URL);
       // Publishing is ready at once while SUBSCRIBE still waits for its connection: the
       // harshest case for "subscribe resolves once active".
       await publishClient.ping();
-      const pubsub = createRedisPubSub({ publishClient, subscribeClient: connect(REDIS_URL) });
+      const pubsub = createRedisPubSub({ publishClient, subscribeClient: connectRedis(REDIS_URL) });
       onDispose(() => pubsub.close());
       return pubsub;
     },
@@ -275,8 +264,8 @@ describe('Redis PubSub across a Redis restart', () => {
 
   test('fires onResubscribed after reconnecting, and delivers what is published after', async () => {
     const { url } = server;
-    const subscribeClient = connect(url, { retryMs: 100 });
-    const publishClient = connect(url, { retryMs: 100 });
+    const subscribeClient = connectRedis(url, { retryStrategy: () => 100 });
+    const publishClient = connectRedis(url, { retryStrategy: () => 100 });
     const pubsub = createRedisPubSub({ publishClient, subscribeClient });
     onDispose(() => pubsub.close());
 
@@ -390,7 +379,7 @@ describe('Redis PubSub on a cluster across a master restart', () => {
         channels.push(channel);
       }
     }
-    const admins = cluster.nodes.map((node) => connect(`redis://${node.host}:${node.port}`));
+    const admins = cluster.nodes.map((node) => connectRedis(`redis://${node.host}:${node.port}`));
     const received = await Promise.all(channels.map(async (channel) => (await (async () => {
       const events: DeliveryEvent[] = [];
       await pubsub.subscribe(channel, (event) => events.push(event));

@@ -6,10 +6,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { ExecutionResult } from 'graphql';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Collected } from './server.ts';
 import { onDispose } from './dispose.ts';
 import { waitFor } from './wait.ts';
+
+/** The shared Redis every test may use, with keys under a prefix of its own. */
+export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+/**
+ * A client of the test's own on `url` (the shared Redis by default), disconnected by
+ * `disposeAll`. A killed server makes ioredis emit 'error', which Node would throw without a
+ * listener: the test sees the failure in its commands instead.
+ */
+export function connectRedis(url = REDIS_URL, options: RedisOptions = {}): Redis {
+  const client = new Redis(url, options);
+  client.on('error', () => {});
+  onDispose(() => client.disconnect());
+  return client;
+}
 
 /** A TCP port nobody listens on right now (the kernel picks it; we close it again). */
 export function freePort(): Promise<number> {
