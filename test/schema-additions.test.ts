@@ -199,6 +199,16 @@ describe('Query.nodes', () => {
     expect(unknown.nodes).toEqual([null, null, null]);
   });
 
+  it("resolves a user whose sub starts like a group's or a message's id, when no such group or message exists", async () => {
+    // Subs are whatever the token issuer chose: only the prefix of ids the server mints is its own.
+    for (const id of ['g_lookalike', 'm_lookalike']) {
+      await ok(server.url, await server.token(id, 'Look Alike'), NodeOne, { id });
+      const { nodes } = await ok(server.url, bob, Nodes, { ids: [id] });
+      expect(nodes).toEqual([{ __typename: 'User', id }]);
+      expect((await ok(server.url, bob, NodeOne, { id })).node).toEqual({ __typename: 'User', id });
+    }
+  });
+
   it('answers FORBIDDEN at the index of a group the viewer is not in, and resolves the others', async () => {
     const result = await request(server.url, carol, Nodes, { ids: ['carol', groupId, sent[0]?.id as string] });
     expect(result.data?.nodes).toEqual([{ __typename: 'User', id: 'carol' }, null, null]);
