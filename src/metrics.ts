@@ -1,13 +1,16 @@
 /**
  * Prometheus metrics (prom-client) for gateways and relays. Counters the delivery code keeps
  * as plain numbers (gateway and relay stats) are read at scrape time, so the hot path pays no
- * metric calls.
+ * metric calls. A part that keeps such numbers attaches them with `observe` when it starts and
+ * detaches them when it stops; what no running part provides reads as absent.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GatewayStats } from './delivery/gateway.ts';
 import type { RelayStats } from './delivery/relay.ts';
 import type { SharedExecutorStats } from './delivery/shared-execution.ts';
+import type { Disposable } from './util/disposables.ts';
 
+/** What the metrics read from the running parts at scrape time. */
 export interface MetricsSources {
   /** Live subscriptions on this node, or null when the node serves no clients. */
   readonly subscriptions: () => number | null;
@@ -25,7 +28,18 @@ export interface Metrics {
   readonly messagesSent: Counter;
   readonly httpShortPath: Counter;
   readonly redisReconnects: Counter<'connection'>;
+  /** Reads `sources` at scrape time until the returned part is disposed (its owner stopped). */
+  observe(sources: Partial<MetricsSources>): Disposable;
 }
+
+/** What the sources read while no running part provides them. */
+const absent: MetricsSources = {
+  subscriptions: () => null,
+  gateway: () => null,
+  relay: () => null,
+  sharedExecution: () => null,
+  relayBacklog: async () => null,
+};
 
 /** A counter whose value is read from a monotonic source at scrape time. */
 function mirroredCounter(registry: Registry, name: string, help: string, read: () => number | null): Counter {
@@ -45,7 +59,8 @@ function mirroredCounter(registry: Registry, name: string, help: string, read: (
   });
 }
 
-export function createMetrics(sources: MetricsSources): Metrics {
+export function createMetrics(): Metrics {
+  const sources: { -readonly [K in keyof MetricsSources]: MetricsSources[K] } = { ...absent };
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const connections = new Gauge({ name: 'chat_connections', help: 'Open authenticated WebSocket connections', registers: [registry] });
@@ -118,5 +133,21 @@ export function createMetrics(sources: MetricsSources): Metrics {
     labelNames: ['connection'] as const,
     registers: [registry],
   });
-  return { registry, connections, messagesSent, httpShortPath, redisReconnects };
+  return {
+    registry,
+    connections,
+    messagesSent,
+    httpShortPath,
+    redisReconnects,
+    observe(observed) {
+      Object.assign(sources, observed);
+      return {
+        dispose: async () => {
+          for (const key of Object.keys(observed) as (keyof MetricsSources)[]) {
+            if (sources[key] === observed[key]) Object.assign(sources, { [key]: absent[key] });
+          }
+        },
+      };
+    },
+  };
 }

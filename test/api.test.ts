@@ -2,6 +2,10 @@
  * End-to-end HTTP tests of the public contract (everything but subscriptions): real servers on
  * port 0, real fetch, typed operations. Each behaviour is asserted at its edges, and every
  * rejected input is checked to have changed nothing.
+ *
+ * Long on purpose: one `describe.each` over the backends starts one server per backend that
+ * every block shares; split into files, each would start its own servers and repeat the
+ * operations and helpers declared at the top.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
@@ -12,13 +16,14 @@ import {
   backends,
   backendTitle,
   codes,
-  disposeAll,
   ok,
   request,
   startServer,
   type Result,
   type TestServer,
 } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
+import { sleep } from './support/wait.ts';
 
 // --- operations --------------------------------------------------------------------------------
 
@@ -240,8 +245,6 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 
 const seqsOf = (connection: { readonly edges: readonly { readonly node: { readonly seq: number } }[] }): number[] =>
   connection.edges.map((edge) => edge.node.seq);
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Nothing internal may reach a client: no stack, no original error, no source path. */
 function expectNothingLeaked(result: Result<unknown>): void {

@@ -7,7 +7,8 @@
  * behind, and a token that expires mid-session. In every case, each
  * group's message list in the kit ends identical to the server's history: same ids, seqs
  * 1..lastSeq in order, no gap, no duplicate; and every message sent through the kit's outbox
- * is stored exactly once.
+ * is stored exactly once. Long on purpose: the scenarios share the kit and process helpers at
+ * the top.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,8 +21,10 @@ import { createTokenVerifier, type TokenVerifier } from '../src/auth/jwt.ts';
 import { graphql } from './gql/index.ts';
 import type { KitHistoryQuery } from './gql/graphql.ts';
 import { startProcess, type ServerProcess } from './support/process.ts';
-import { freePort, startRedis, waitFor } from './support/redis.ts';
-import { disposeAll, ok, onDispose, sleep, startServer } from './support/server.ts';
+import { freePort, startRedis } from './support/redis.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep, waitFor } from './support/wait.ts';
+import { ok, startServer } from './support/server.ts';
 
 afterEach(disposeAll);
 
@@ -433,7 +436,7 @@ describe('client kit against an in-process server', () => {
     const kit = kitFor(server.url, async () => alice, { limits: { maxSendAttempts: 2 } });
     await waitFor('the kit to connect', () => kit.connection.getSnapshot().status === 'connected');
     // The store fails for real: every send now gets the masked internal error.
-    await server.app.internals.store().close();
+    await server.store().close();
     const sent = kit.send(groupId, 'into a broken store');
     await expect(sent).rejects.toThrow(/Unexpected error/);
     const [item] = kit.outbox.getSnapshot();

@@ -15,7 +15,8 @@ import { createTokenVerifier, InvalidTokenError, resolveSecret } from '../src/au
 import { ConfigError, defaultLimits, limitEnvName, loadConfig } from '../src/config.ts';
 import { createRateLimiter } from '../src/resolvers/rate-limit.ts';
 import { startProcess } from './support/process.ts';
-import { disposeAll, ok, onDispose } from './support/server.ts';
+import { ok } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');

@@ -11,7 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createTokenVerifier } from '../src/auth/jwt.ts';
 import { graphql } from './gql/index.ts';
 import { startProcess } from './support/process.ts';
-import { collect, disposeAll, ok, onDispose, wsClient } from './support/server.ts';
+import { collect, ok, wsClient } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
 
 afterAll(disposeAll);
 

@@ -3,7 +3,8 @@
  * counts prove the sharing, the contents prove that nobody gets someone else's view.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { collect, disposeAll, ok, startServer, wsClient, type Collected, type TestServer } from './support/server.ts';
+import { collect, ok, startServer, wsClient, type Collected, type TestServer } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
 
 afterEach(disposeAll);
 afterAll(disposeAll);

@@ -17,11 +17,9 @@ import { nodeChannel, type DeliveryEvent, type PubSub } from '../src/delivery/po
 import { LiveSubscription, SubscriptionOverflowError, type StreamItem } from '../src/delivery/subscription.ts';
 import type { MessageRecord, Store } from '../src/storage/port.ts';
 import { createSqliteStore } from '../src/storage/sqlite/store.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
 
-const disposers: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  while (disposers.length > 0) await (disposers.pop() as () => Promise<unknown> | unknown)();
-});
+afterEach(disposeAll);
 
 /** A PubSub that forwards to the in-process one and lets the test announce a reconnect. */
 interface ControlledPubSub extends PubSub {
@@ -89,7 +87,7 @@ async function harness({ queueLength = 100, replayPageSize = 50, wrapStore = (s)
   };
   const gateway = createGateway(options);
   await gateway.start();
-  disposers.push(async () => {
+  onDispose(async () => {
     await gateway.stop();
     await pubsub.close();
     await store.close();

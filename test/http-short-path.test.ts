@@ -5,7 +5,8 @@
  * HTTP layer). Status, content type and body must be the same.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { disposeAll, ok, startServer, type TestServer } from './support/server.ts';
+import { ok, startServer, type TestServer } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
 
 afterEach(disposeAll);
 afterAll(disposeAll);

@@ -3,7 +3,8 @@
  * readiness endpoints.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { disposeAll, startServer, type TestServer } from './support/server.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
 
 let server: TestServer;
 beforeAll(async () => {

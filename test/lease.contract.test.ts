@@ -5,35 +5,25 @@
  * away, and fencing: every acquisition takes a higher token, also after Redis lost its counter.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis, type Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createLocalLease } from '../src/delivery/lease/memory.ts';
 import { createRedisLease, leaseKeys, type RedisLeaseOptions } from '../src/delivery/lease/redis.ts';
 import type { RelayLease } from '../src/delivery/ports.ts';
 import type { RedisClient } from '../src/delivery/redis/support.ts';
+import { connectRedis } from './support/redis.ts';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
-import { disposeAll } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep } from './support/wait.ts';
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Keys are unique per run so parallel runs on the shared Redis never collide. */
 const keyPrefix = `test:${randomUUID()}:`;
 /** A lease of its own: a prefix of its own. */
 const newPrefix = (): string => `${keyPrefix}${randomUUID()}:`;
 
-const disposers: (() => Promise<unknown> | unknown)[] = [];
 afterAll(disposeAll);
-afterAll(async () => {
-  for (const dispose of disposers.reverse()) await dispose();
-});
 
-function connect(): Redis {
-  const client = new Redis(REDIS_URL);
-  client.on('error', () => {});
-  disposers.push(() => client.disconnect());
-  return client;
-}
-
-const shared = connect();
+const shared = connectRedis();
 
 /** One private cluster for the file, started by the first suite that needs it. */
 let clusterStarted: Promise<{ readonly cluster: TestRedisCluster; readonly client: Cluster }> | null = null;
@@ -43,14 +33,13 @@ const privateCluster = () =>
     return { cluster, client: await cluster.client() };
   })());
 afterAll(async () => {
-  // Hooks run in reverse, so this runs before the disposers: the client is still connected.
+  // Hooks run in reverse, so this runs before disposeAll: the client is still connected.
   for await (const keys of shared.scanStream({ match: `${keyPrefix}*`, count: 1000 })) {
     if ((keys as string[]).length > 0) await shared.unlink(...(keys as string[]));
   }
 });
 
 const never = new AbortController().signal;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Adapter {
   readonly name: string;
@@ -65,7 +54,7 @@ const adapters: Adapter[] = [
     name: 'redis',
     create() {
       const lease = createRedisLease({ client: shared, keyPrefix: newPrefix(), ttlMs: 1000, renewMs: 300 });
-      disposers.push(() => lease.release());
+      onDispose(() => lease.release());
       return lease;
     },
   },
@@ -76,7 +65,7 @@ const adapters: Adapter[] = [
     },
     create() {
       const lease = createRedisLease({ client: clusterClient as Cluster, keyPrefix: newPrefix(), ttlMs: 1000, renewMs: 300 });
-      disposers.push(() => lease.release());
+      onDispose(() => lease.release());
       return lease;
     },
   },
@@ -144,7 +133,7 @@ interface RedisSetup {
 }
 
 const redisSetups: RedisSetup[] = [
-  { name: 'single Redis', client: async () => shared, ownClient: async () => connect() },
+  { name: 'single Redis', client: async () => shared, ownClient: async () => connectRedis() },
   {
     name: 'Redis Cluster',
     client: async () => (await privateCluster()).client,
@@ -160,7 +149,7 @@ describe.each(redisSetups)('Redis lease on $name: one holder at a time, fenced',
   const newKey = newPrefix;
   const lease = (prefix: string, options: Partial<RedisLeaseOptions> = {}) => {
     const created = createRedisLease({ client, keyPrefix: prefix, ttlMs: 1000, renewMs: 300, ...options });
-    disposers.push(() => created.release().catch(() => {}));
+    onDispose(() => created.release().catch(() => {}));
     return created;
   };
 

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createParseCache, CACHED_BYTES_PER_TOKEN } from '../src/security/parse-cache.ts';
 import { measureDocument } from '../src/security/document-limits.ts';
 import { parse } from 'graphql';
-import { codes, collect, disposeAll, ok, request, startServer, wsClient, type TestServer } from './support/server.ts';
+import { codes, collect, ok, request, startServer, wsClient, type TestServer } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
 
 afterAll(disposeAll);
 

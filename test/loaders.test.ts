@@ -9,7 +9,7 @@ import { afterAll, expect, it } from 'vitest';
 import { createLoaders, createSharedLoaders } from '../src/resolvers/loaders.ts';
 import type { Store } from '../src/storage/port.ts';
 import { createSqliteStore } from '../src/storage/sqlite/store.ts';
-import { disposeAll, onDispose } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
 
 afterAll(disposeAll);
 

@@ -12,7 +12,8 @@ import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { MB, startProbedServer, type Memory, type ProbedServer } from './support/heap.ts';
-import { disposeAll, onDispose, sleep } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep } from './support/wait.ts';
 
 afterAll(disposeAll);
 

@@ -3,7 +3,7 @@
  * decisions of the outbox follower (including its fallback read after a lost resume point),
  * the database name choice, and which server errors are retried or fallen back from. No server
  * needed; these always run. (The adapter as a whole runs in `store.contract.test.ts` when
- * MONGODB_URI is set.)
+ * MONGODB_URI is set.) Long on purpose: every pure part of one adapter, in one place.
  */
 import {
   BSON,
@@ -21,6 +21,7 @@ import {
   type TopologyDescription,
 } from 'mongodb';
 import { describe, expect, it } from 'vitest';
+import { InvalidOutboxPositionError, InvalidPageKeyError } from '../src/storage/errors.ts';
 import { outboxEventFromJson, outboxEventToJson } from '../src/storage/outbox-codec.ts';
 import type { GroupRecord, MembershipRecord, MessageRecord, OutboxEvent } from '../src/storage/port.ts';
 import { chooseMongoDbName, DEFAULT_MONGODB_DB } from '../src/storage/mongo/db-name.ts';
@@ -211,7 +212,7 @@ describe('outbox positions', () => {
     expect(() => encodePosition({ watermark: 1, rescan: { at, g: 'g', n: 0 } })).toThrow(RangeError);
   });
 
-  it('rejects strings it did not produce with a RangeError', () => {
+  it('rejects strings it did not produce with an InvalidOutboxPositionError', () => {
     const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
     const garbage = [
       '',
@@ -233,7 +234,7 @@ describe('outbox positions', () => {
       b64('{"w":1,"r":{"g":"g","n":1}}'),
       b64('{"w":1'),
     ];
-    for (const position of garbage) expect(() => decodePosition(position), position).toThrow(RangeError);
+    for (const position of garbage) expect(() => decodePosition(position), position).toThrow(InvalidOutboxPositionError);
   });
 });
 
@@ -250,7 +251,7 @@ describe('group page keys', () => {
 
   it('rejects keys it did not produce and invalid dates', () => {
     for (const key of ['garbage', ':g1', 'abc:g1', '12x:g1', '1.5:g1', '']) {
-      expect(() => decodeGroupKey(key), key).toThrow(RangeError);
+      expect(() => decodeGroupKey(key), key).toThrow(InvalidPageKeyError);
     }
     expect(() => encodeGroupKey({ lastActivityAt: new Date(Number.NaN), id: 'g' })).toThrow(RangeError);
   });

@@ -18,9 +18,11 @@ import { createTokenVerifier } from '../src/auth/jwt.ts';
 import { nodeChannel, type PresenceDirectory } from '../src/delivery/ports.ts';
 import { createRedisPresenceDirectory } from '../src/delivery/presence/redis.ts';
 import { startProcess, type ServerProcess } from './support/process.ts';
-import { seqRange, seqsIn, untilSeq, waitFor, type SeqMessage } from './support/redis.ts';
+import { seqRange, seqsIn, untilSeq, type SeqMessage } from './support/redis.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep, waitFor } from './support/wait.ts';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
-import { collect, disposeAll, ok, onDispose, sleep, wsClient, type Collected } from './support/server.ts';
+import { collect, ok, wsClient, type Collected } from './support/server.ts';
 
 const CREATE_GROUP = 'mutation ($input: CreateGroupInput!) { createGroup(input: $input) { group { id } } }';
 const SEND = 'mutation ($input: SendGroupMessageInput!) { sendGroupMessage(input: $input) { message { seq } } }';

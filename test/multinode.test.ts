@@ -7,6 +7,8 @@
  * The only timed assertions are the limits the feature states: a dead gateway's presence is
  * gone within PRESENCE_TTL_SECONDS (30), a standby relay takes over within 10 s, a drained
  * gateway exits within 10 s. Each is measured and printed.
+ *
+ * Long on purpose: the scenarios share the process, Redis and sending helpers at the top.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,10 +28,11 @@ import {
   seqsIn,
   startRedis,
   untilSeq,
-  waitFor,
   type TestRedis,
 } from './support/redis.ts';
-import { collect, disposeAll, ok, onDispose, sleep, wsClient, type Collected } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep, waitFor } from './support/wait.ts';
+import { collect, ok, wsClient, type Collected } from './support/server.ts';
 
 // --- operations ----------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
  * The presence contract (NodePresence + PresenceDirectory), run against the in-process maps,
  * a single Redis and a real 3-master Redis Cluster. Redis blocks (on both) check expiry of dead
  * nodes, the sweep and re-registration under a new epoch; cost blocks check that the relay's
- * lookups cost a fixed number of commands whatever the number of registrations.
+ * lookups cost a fixed number of commands whatever the number of registrations. Long on purpose:
+ * a port's contract is one suite, so every adapter is held to all of it (house style 10).
  */
 import { randomUUID } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
@@ -19,45 +20,25 @@ import {
   type RedisPresenceOptions,
 } from '../src/delivery/presence/redis.ts';
 import type { RedisClient } from '../src/delivery/redis/support.ts';
-import { startRedis } from './support/redis.ts';
+import { connectRedis, startRedis } from './support/redis.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep, waitFor } from './support/wait.ts';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
-import { disposeAll } from './support/server.ts';
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Keys are unique per run so parallel runs on the shared Redis never collide. */
 const keyPrefix = `test:${randomUUID()}:`;
 
-const disposers: (() => Promise<unknown> | unknown)[] = [];
 afterAll(disposeAll);
-afterAll(async () => {
-  for (const dispose of disposers.reverse()) await dispose();
-});
 
-function connect(url = REDIS_URL): Redis {
-  const client = new Redis(url);
-  client.on('error', () => {});
-  disposers.push(() => client.disconnect());
-  return client;
-}
-
-const shared = connect();
+const shared = connectRedis();
 afterAll(async () => {
-  // Runs before the disposers above (hooks run in reverse): the client is still connected.
+  // Runs before disposeAll above (hooks run in reverse): the client is still connected.
   for await (const keys of shared.scanStream({ match: `${keyPrefix}*`, count: 1000 })) {
     if ((keys as string[]).length > 0) await shared.unlink(...(keys as string[]));
   }
 });
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 const sorted = async (nodes: Promise<string[]>): Promise<string[]> => (await nodes).sort();
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One private cluster for the file, started by the first suite that needs it. */
 let clusterStarted: Promise<{ readonly cluster: TestRedisCluster; readonly client: Cluster }> | null = null;
@@ -86,7 +67,7 @@ const redisPresence = (client: () => RedisClient): Presence => {
     directory: createRedisPresenceDirectory({ client: client(), keyPrefix: prefix }),
     node(nodeId) {
       const node = createRedisPresence({ client: client(), nodeId, keyPrefix: prefix });
-      disposers.push(() => node.close());
+      onDispose(() => node.close());
       return node;
     },
   };
@@ -209,7 +190,7 @@ interface RedisSetup {
 }
 
 const redisSetups: RedisSetup[] = [
-  { name: 'single Redis', client: async () => shared, ownClient: async () => connect() },
+  { name: 'single Redis', client: async () => shared, ownClient: async () => connectRedis() },
   {
     name: 'Redis Cluster',
     client: async () => (await privateCluster()).client,
@@ -256,7 +237,7 @@ describe.each(redisSetups)('Redis presence on $name: liveness', ({ client: getCl
     // Death: the process's connection is gone, its heartbeats stop, close() never runs.
     own.disconnect();
     const diedAt = Date.now();
-    await waitFor(async () => (await directory.nodesForGroup('liveness-g')).length === 1, 5000);
+    await waitFor('the node to be listed for liveness-g', async () => (await directory.nodesForGroup('liveness-g')).length === 1, { timeoutMs: 5000 });
     const goneAfter = Date.now() - diedAt;
     console.info(`dead node left nodesForGroup after ${goneAfter} ms (ttl 2000 ms)`);
     // The last heartbeat was at most this long before the disconnect; the slack covers polling.
@@ -295,11 +276,11 @@ describe.each(redisSetups)('Redis presence on $name: liveness', ({ client: getCl
     await sweeper.sweep();
     expect(await directory.nodesForGroup('paused-g1')).toEqual([]);
 
-    await waitFor(async () => (await directory.nodesForGroup('paused-g1')).length === 1, 2000);
+    await waitFor('the paused node to be listed again', async () => (await directory.nodesForGroup('paused-g1')).length === 1, { timeoutMs: 2000 });
     expect(await directory.nodesForGroup('paused-g2')).toEqual(['paused']);
     expect(await directory.nodesForUsers(['paused-u'])).toEqual(['paused']);
     // The gateway is told, so it can repair what it missed while it was not routed to.
-    await waitFor(async () => reregistered === 1, 1000);
+    await waitFor('one re-registration', async () => reregistered === 1, { timeoutMs: 1000 });
     // Under a new epoch: the lapsed id is never revived, so a sweep reaping it cannot race it.
     expect(node.instanceId).not.toBe(before);
     expect(node.instanceId.startsWith('paused@')).toBe(true);
@@ -322,9 +303,9 @@ describe.each(redisSetups)('Redis presence on $name: liveness', ({ client: getCl
     await client.del(keys.group('refresh-g2'));
     await client.del(keys.user('refresh-u'));
     expect(await directory.nodesForGroup('refresh-g2')).toEqual([]);
-    await waitFor(async () => (await directory.nodesForGroup('refresh-g2')).length === 1, 3000);
+    await waitFor('the node to be listed for refresh-g2', async () => (await directory.nodesForGroup('refresh-g2')).length === 1, { timeoutMs: 3000 });
     expect(await directory.nodesForUsers(['refresh-u'])).toEqual(['refreshed']);
-    await waitFor(async () => reregistered >= 1, 1000);
+    await waitFor('a re-registration', async () => reregistered >= 1, { timeoutMs: 1000 });
   });
 
   test('a lapsed node whose old id was not reaped yet still ends up registered, and the old id is reaped later', async () => {
@@ -333,8 +314,8 @@ describe.each(redisSetups)('Redis presence on $name: liveness', ({ client: getCl
     await node.addGroups(['lapsed-g']);
     const before = node.instanceId;
     await client.del(keys.alive(before));
-    await waitFor(async () => node.instanceId !== before, 2000);
-    await waitFor(async () => (await directory.nodesForGroup('lapsed-g')).length === 1, 2000);
+    await waitFor('a new instance id', async () => node.instanceId !== before, { timeoutMs: 2000 });
+    await waitFor('the lapsed node to be listed again', async () => (await directory.nodesForGroup('lapsed-g')).length === 1, { timeoutMs: 2000 });
     // Both ids are in the set until a sweep reaps the dead one; the directory shows the node once.
     expect((await client.smembers(keys.group('lapsed-g'))).sort()).toEqual([before, node.instanceId].sort());
     expect(await sweeper.sweep()).toBeGreaterThanOrEqual(1);
@@ -349,7 +330,7 @@ describe.each(redisSetups)('Redis presence on $name: liveness', ({ client: getCl
     oldClient.disconnect();
     const after = start('restarted');
     await after.addGroups(['new-g']);
-    await waitFor(async () => (await directory.nodesForGroup('old-g')).length === 0, 5000);
+    await waitFor('the old instance to be forgotten', async () => (await directory.nodesForGroup('old-g')).length === 0, { timeoutMs: 5000 });
     expect(await directory.nodesForGroup('new-g')).toEqual(['restarted']);
   });
 });
@@ -361,8 +342,8 @@ describe('Redis presence: cost', () => {
   let admin: Redis;
   beforeAll(async () => {
     const { url } = await startRedis();
-    client = connect(url);
-    admin = connect(url);
+    client = connectRedis(url);
+    admin = connectRedis(url);
   });
 
   /** Commands Redis ran while `work` ran, by name (`INFO commandstats` after CONFIG RESETSTAT). */
@@ -385,7 +366,7 @@ describe('Redis presence: cost', () => {
     const nodes = ['n1', 'n2', 'n3'].map((nodeId) =>
       createRedisPresence({ client, nodeId, heartbeatMs: 60_000, ttlSeconds: 120 }),
     );
-    disposers.push(() => Promise.all(nodes.map((node) => node.close())));
+    onDispose(() => Promise.all(nodes.map((node) => node.close())));
     for (const node of nodes) await node.addGroups(['big']);
     const users = (from: number, count: number) =>
       Array.from({ length: count }, (_, index) => `u${from + index}`);
@@ -426,7 +407,7 @@ describe('Redis presence: cost', () => {
       ttlSeconds: 5,
       heartbeatMs: 200,
     });
-    disposers.push(() => node.close());
+    onDispose(() => node.close());
     await node.addGroups(Array.from({ length: 10_000 }, (_, index) => `g${index}`));
     await node.addUsers(Array.from({ length: 10_000 }, (_, index) => `u${index}`));
     const counts = await commandsDuring(() => new Promise((resolve) => setTimeout(resolve, 1100)));
@@ -441,7 +422,7 @@ describe('Redis presence: cost', () => {
 describe('Redis presence on a cluster: cost', () => {
   /** Commands the whole cluster ran while `work` ran, by name, summed over the masters. */
   async function commandsDuring(cluster: TestRedisCluster, work: () => Promise<unknown>): Promise<Record<string, number>> {
-    const admins = cluster.nodes.map((node) => connect(`redis://${node.host}:${node.port}`));
+    const admins = cluster.nodes.map((node) => connectRedis(`redis://${node.host}:${node.port}`));
     for (const admin of admins) await admin.config('RESETSTAT');
     await work();
     const counts: Record<string, number> = {};
@@ -464,7 +445,7 @@ describe('Redis presence on a cluster: cost', () => {
     const nodes = ['n1', 'n2', 'n3'].map((nodeId) =>
       createRedisPresence({ client, nodeId, keyPrefix: prefix, heartbeatMs: 60_000, ttlSeconds: 120 }),
     );
-    disposers.push(() => Promise.all(nodes.map((node) => node.close())));
+    onDispose(() => Promise.all(nodes.map((node) => node.close())));
     for (const node of nodes) await node.addGroups(['big']);
     const users = Array.from({ length: 1000 }, (_, index) => `u${index}`);
     for (const [index, node] of nodes.entries()) await node.addUsers(users.slice(index * 334, index * 334 + 334));

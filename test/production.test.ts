@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { startProcess } from './support/process.ts';
-import { codes, collect, disposeAll, ok, onDispose, request, sleep, startServer, wsClient } from './support/server.ts';
+import { codes, collect, ok, request, startServer, wsClient } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep } from './support/wait.ts';
 
 afterAll(disposeAll);
 

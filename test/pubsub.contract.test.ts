@@ -2,47 +2,26 @@
  * The PubSub contract, run against the in-process adapter, the Redis adapter on a single Redis
  * (classic channels) and on a real 3-master Redis Cluster (sharded channels). Redis-only blocks
  * restart a private redis-server, and a master of the private cluster, to check recovery after
- * a disconnect.
+ * a disconnect. Long on purpose: a port's contract is one suite, so every adapter is held to all
+ * of it (house style 10).
  */
 import { randomUUID } from 'node:crypto';
 import calculateSlot from 'cluster-key-slot';
-import { Redis, type Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { DeliveryEvent, PubSub } from '../src/delivery/ports.ts';
 import { createMemoryPubSub } from '../src/delivery/pubsub/memory.ts';
 import { createRedisPubSub } from '../src/delivery/pubsub/redis.ts';
-import { startRedis, type TestRedis } from './support/redis.ts';
+import { connectRedis, REDIS_URL, startRedis, type TestRedis } from './support/redis.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { waitFor } from './support/wait.ts';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
-import { disposeAll } from './support/server.ts';
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Channels are unique per run so parallel runs on the shared Redis never hear each other. */
 const runId = `test:${randomUUID()}`;
 const newChannel = (): string => `${runId}:${randomUUID()}`;
 
-const disposers: (() => Promise<unknown> | unknown)[] = [];
 afterAll(disposeAll);
-afterAll(async () => {
-  for (const dispose of disposers.reverse()) await dispose();
-});
-
-function connect(url: string, options: { readonly retryMs?: number } = {}): Redis {
-  const client = new Redis(url, {
-    ...(options.retryMs === undefined ? {} : { retryStrategy: () => options.retryMs }),
-  });
-  // A killed server makes ioredis emit 'error'; without a listener Node would throw it.
-  client.on('error', () => {});
-  disposers.push(() => client.disconnect());
-  return client;
-}
-
-async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 let seq = 0;
 const message = (groupId = 'g1'): DeliveryEvent => {
@@ -78,7 +57,7 @@ async function clusterPubSub(options: { readonly cluster?: TestRedisCluster } = 
   // As the app's clients do (REDIS_CLUSTER_REFRESH_MS), shorter: a moved slot is noticed at a refresh.
   const subscribeClient = await cluster.client({ shardedSubscribers: true, slotsRefreshInterval: 1000 });
   const pubsub = createRedisPubSub({ publishClient, subscribeClient });
-  disposers.push(() => pubsub.close());
+  onDispose(() => pubsub.close());
   return { pubsub, subscribeClient };
 }
 
@@ -87,12 +66,12 @@ const adapters: Adapter[] = [
   {
     name: 'redis',
     async create() {
-      const publishClient = connect(REDIS_URL);
+      const publishClient = connectRedis(REDIS_URL);
       // Publishing is ready at once while SUBSCRIBE still waits for its connection: the
       // harshest case for "subscribe resolves once active".
       await publishClient.ping();
-      const pubsub = createRedisPubSub({ publishClient, subscribeClient: connect(REDIS_URL) });
-      disposers.push(() => pubsub.close());
+      const pubsub = createRedisPubSub({ publishClient, subscribeClient: connectRedis(REDIS_URL) });
+      onDispose(() => pubsub.close());
       return pubsub;
     },
   },
@@ -119,7 +98,7 @@ describe.each(adapters)('PubSub contract: $name', ({ create }) => {
     const channel = newChannel();
     const marker = await collect(channel);
     await pubsub.publish(channel, message());
-    await waitFor(() => marker.received.length === 1);
+    await waitFor('the marker event', () => marker.received.length === 1);
     marker.unsubscribe();
     fence.unsubscribe();
   }
@@ -129,7 +108,7 @@ describe.each(adapters)('PubSub contract: $name', ({ create }) => {
     const { received, unsubscribe } = await collect(channel);
     const sent = Array.from({ length: 200 }, () => message());
     await Promise.all(sent.map((event) => pubsub.publish(channel, event)));
-    await waitFor(() => received.length === sent.length);
+    await waitFor('every event sent', () => received.length === sent.length);
     expect(received).toEqual(sent);
     unsubscribe();
   });
@@ -142,7 +121,7 @@ describe.each(adapters)('PubSub contract: $name', ({ create }) => {
     const forB = message('gb');
     await pubsub.publish(a, forA);
     await pubsub.publish(b, forB);
-    await waitFor(() => onA.received.length === 1 && onB.received.length === 1);
+    await waitFor('one event on each channel', () => onA.received.length === 1 && onB.received.length === 1);
     await barrier();
     expect(onA.received).toEqual([forA]);
     expect(onB.received).toEqual([forB]);
@@ -156,13 +135,13 @@ describe.each(adapters)('PubSub contract: $name', ({ create }) => {
     const second = await collect(channel);
     const both = message();
     await pubsub.publish(channel, both);
-    await waitFor(() => first.received.length === 1 && second.received.length === 1);
+    await waitFor('one event on each subscription', () => first.received.length === 1 && second.received.length === 1);
 
     first.unsubscribe();
     first.unsubscribe(); // idempotent
     const secondOnly = message();
     await pubsub.publish(channel, secondOnly);
-    await waitFor(() => second.received.length === 2);
+    await waitFor('a second event on the remaining subscription', () => second.received.length === 2);
     expect(first.received).toEqual([both]);
     expect(second.received).toEqual([both, secondOnly]);
 
@@ -178,7 +157,7 @@ describe.each(adapters)('PubSub contract: $name', ({ create }) => {
     const again = await collect(channel);
     const event = message();
     await pubsub.publish(channel, event);
-    await waitFor(() => again.received.length === 1);
+    await waitFor('the event after resubscribing', () => again.received.length === 1);
     again.unsubscribe();
   });
 
@@ -191,7 +170,7 @@ describe.each(adapters)('PubSub contract: $name', ({ create }) => {
       { type: 'memberRemoved', groupId: 'g1', userId: 'u2', seq: 8 },
     ];
     for (const event of sent) await pubsub.publish(channel, event);
-    await waitFor(() => received.length === sent.length);
+    await waitFor('every event sent', () => received.length === sent.length);
     expect(received).toEqual(sent);
     const [first] = received;
     if (first?.type !== 'message') throw new Error('expected a message event first');
@@ -215,7 +194,7 @@ describe.each(adapters)('PubSub contract: $name', ({ create }) => {
         return { received, unsubscribe };
       }),
     );
-    await waitFor(() => subscriptions.every(({ received }) => received.length === 1));
+    await waitFor('one event on every subscription', () => subscriptions.every(({ received }) => received.length === 1));
     await fresh.close();
   });
 
@@ -228,7 +207,7 @@ describe.each(adapters)('PubSub contract: $name', ({ create }) => {
         return subscription;
       }),
     );
-    await waitFor(() => subscriptions.every(({ received }) => received.length === 1));
+    await waitFor('one event on every subscription', () => subscriptions.every(({ received }) => received.length === 1));
     for (const { unsubscribe } of subscriptions) unsubscribe();
   });
 
@@ -255,7 +234,7 @@ describe.each(adapters)('PubSub contract: $name', ({ create }) => {
     await pubsub.publish(other, onOtherChannel!, { fence: 7 });
     await pubsub.publish(channel, unfenced!);
     await pubsub.publish(channel, higher!, { fence: 9 });
-    await waitFor(() => received.length === 5);
+    await waitFor('five events', () => received.length === 5);
     await barrier();
     expect(received).toEqual([before, newer, sameFence, unfenced, higher]);
     // The mark is the subscriber's, not the channel's: the deposed relay is refused everywhere.
@@ -285,10 +264,10 @@ describe('Redis PubSub across a Redis restart', () => {
 
   test('fires onResubscribed after reconnecting, and delivers what is published after', async () => {
     const { url } = server;
-    const subscribeClient = connect(url, { retryMs: 100 });
-    const publishClient = connect(url, { retryMs: 100 });
+    const subscribeClient = connectRedis(url, { retryStrategy: () => 100 });
+    const publishClient = connectRedis(url, { retryStrategy: () => 100 });
     const pubsub = createRedisPubSub({ publishClient, subscribeClient });
-    disposers.push(() => pubsub.close());
+    onDispose(() => pubsub.close());
 
     const channel = newChannel();
     const kept: DeliveryEvent[] = [];
@@ -300,26 +279,26 @@ describe('Redis PubSub across a Redis restart', () => {
       resubscribed += 1;
     });
     await pubsub.publish(channel, message());
-    await waitFor(() => kept.length === 1);
+    await waitFor('the first event', () => kept.length === 1);
 
     await server.kill();
-    await waitFor(() => subscribeClient.status !== 'ready');
+    await waitFor('the subscriber connection to drop', () => subscribeClient.status !== 'ready');
     const restartedAt = Date.now();
     await server.restart();
-    await waitFor(() => resubscribed === 1, 10_000);
+    await waitFor('one resubscription', () => resubscribed === 1, { timeoutMs: 10_000 });
     console.info(`onResubscribed fired ${Date.now() - restartedAt} ms after the restart`);
 
     // Nothing waits between the signal and this publish: the subscription must be live.
     const after = message();
     await pubsub.publish(channel, after);
-    await waitFor(() => kept.length === 2);
+    await waitFor('the event after the reconnect', () => kept.length === 2);
     expect(kept[1]).toEqual(after);
 
     // The bookkeeping survived the reconnect: unsubscribing one listener keeps the other.
     unsubscribeDropped();
     const last = message();
     await pubsub.publish(channel, last);
-    await waitFor(() => kept.length === 3);
+    await waitFor('the third event', () => kept.length === 3);
     expect(dropped).toHaveLength(2);
     expect(resubscribed).toBe(1);
   });
@@ -340,20 +319,20 @@ describe('Redis PubSub on a cluster across a master restart', () => {
       resubscribed += 1;
     });
     await pubsub.publish(channel, message());
-    await waitFor(() => kept.length === 1);
+    await waitFor('the first event', () => kept.length === 1);
 
     // The master that owns the channel's slot: its sharded subscriber connection dies with it.
     const owner = await cluster.masterOf(calculateSlot(channel));
     await cluster.kill(owner);
     const killedAt = Date.now();
     await cluster.restart(owner);
-    await waitFor(() => resubscribed >= 1, 20_000);
+    await waitFor('a resubscription', () => resubscribed >= 1, { timeoutMs: 20_000 });
     console.info(`onResubscribed fired ${Date.now() - killedAt} ms after the master was killed`);
 
     // Nothing waits between the signal and this publish: the sharded subscription must be live.
     const after = message();
     await pubsub.publish(channel, after);
-    await waitFor(() => kept.length === 2, 10_000);
+    await waitFor('the event after the reconnect', () => kept.length === 2, { timeoutMs: 10_000 });
     expect(kept[1]).toEqual(after);
     expect(resubscribed).toBe(1);
   }, 60_000);
@@ -369,7 +348,7 @@ describe('Redis PubSub on a cluster across a master restart', () => {
       resubscribed += 1;
     });
     await pubsub.publish(channel, message());
-    await waitFor(() => kept.length === 1);
+    await waitFor('the first event', () => kept.length === 1);
 
     // Resharding moves the slot: the old owner drops our shard subscription, the client learns
     // the new owner at its next topology refresh and subscribes there.
@@ -377,12 +356,12 @@ describe('Redis PubSub on a cluster across a master restart', () => {
     const from = await cluster.masterOf(slot);
     const movedAt = Date.now();
     await cluster.moveSlot(slot, (from + 1) % cluster.nodes.length);
-    await waitFor(() => resubscribed >= 1, 20_000);
+    await waitFor('a resubscription', () => resubscribed >= 1, { timeoutMs: 20_000 });
     console.info(`onResubscribed fired ${Date.now() - movedAt} ms after the slot moved`);
 
     const after = message();
     await pubsub.publish(channel, after);
-    await waitFor(() => kept.length === 2, 10_000);
+    await waitFor('the event after the reconnect', () => kept.length === 2, { timeoutMs: 10_000 });
     expect(kept[1]).toEqual(after);
   }, 60_000);
 
@@ -400,7 +379,7 @@ describe('Redis PubSub on a cluster across a master restart', () => {
         channels.push(channel);
       }
     }
-    const admins = cluster.nodes.map((node) => connect(`redis://${node.host}:${node.port}`));
+    const admins = cluster.nodes.map((node) => connectRedis(`redis://${node.host}:${node.port}`));
     const received = await Promise.all(channels.map(async (channel) => (await (async () => {
       const events: DeliveryEvent[] = [];
       await pubsub.subscribe(channel, (event) => events.push(event));
@@ -408,7 +387,7 @@ describe('Redis PubSub on a cluster across a master restart', () => {
     })())));
     const before = await Promise.all(admins.map(async (admin) => Number(/spublish:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0)));
     for (const channel of channels) await pubsub.publish(channel, message());
-    await waitFor(() => received.every((events) => events.length === 1));
+    await waitFor('one event on every node channel', () => received.every((events) => events.length === 1));
     const after = await Promise.all(admins.map(async (admin) => Number(/spublish:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0)));
     // One SPUBLISH per channel, each on its own master: every master ran exactly one.
     expect(after.map((calls, index) => calls - (before[index] ?? 0))).toEqual(cluster.nodes.map(() => 1));

@@ -15,20 +15,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryQuota } from '../src/quota/memory.ts';
 import type { Quota } from '../src/quota/port.ts';
 import { createRedisQuota, type RedisQuotaOptions } from '../src/quota/redis.ts';
-import { commandStats, freePort, startRedis, waitFor } from './support/redis.ts';
-import { disposeAll, onDispose, sleep } from './support/server.ts';
+import { commandStats, connectRedis, freePort, REDIS_URL, startRedis } from './support/redis.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const keyPrefix = `test:quota:${randomUUID()}:`;
 
 afterAll(disposeAll);
 
-function connect(url = REDIS_URL): Redis {
-  const client = new Redis(url, { maxRetriesPerRequest: null });
-  client.on('error', () => {});
-  onDispose(() => client.disconnect());
-  return client;
-}
+const connect = (url = REDIS_URL): Redis => connectRedis(url, { maxRetriesPerRequest: null });
 
 /** redis-server in cluster mode on a free port, owning all 16384 slots, disposed by disposeAll. */
 async function startClusterNode(): Promise<Cluster> {

@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { disposeAll, ok, onDispose, startServer, type TestServer } from './support/server.ts';
+import { ok, startServer, type TestServer } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
 
 afterAll(disposeAll);
 

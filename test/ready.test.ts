@@ -1,16 +1,17 @@
 /**
  * `/ready` is bounded by READY_TIMEOUT_MS: a store whose ping never answers (MongoDB with no
  * primary waits 30 s for server selection) makes it answer 503 instead of hanging the probe,
- * on a gateway (yoga's readiness plugin) and on a relay (its operational server). The stuck
+ * on a gateway and on a relay alike (both answer it from app/ops.ts). The stuck
  * store is a real embedded store whose `ping` never settles, given through the app's
  * `openStore` option.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { OpenedStore } from '../src/app.ts';
+import type { OpenedStore } from '../src/app/connections.ts';
 import type { Config } from '../src/config.ts';
 import { createSqliteStore } from '../src/storage/sqlite/store.ts';
 import { startRedis } from './support/redis.ts';
-import { disposeAll, startServer } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
+import { startServer } from './support/server.ts';
 
 afterEach(disposeAll);
 

@@ -6,9 +6,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { seqRange, seqsIn, untilSeq, waitFor, type SeqMessage } from './support/redis.ts';
+import { seqRange, seqsIn, untilSeq, type SeqMessage } from './support/redis.ts';
+import { disposeAll } from './support/dispose.ts';
+import { waitFor } from './support/wait.ts';
 import { startRedisSentinel } from './support/redis-sentinel.ts';
-import { collect, disposeAll, ok, startServer, wsClient } from './support/server.ts';
+import { collect, ok, startServer, wsClient } from './support/server.ts';
 
 afterAll(disposeAll);
 

@@ -18,7 +18,8 @@ import { createRelay, RelayFencedError, type Relay } from '../src/delivery/relay
 import type { Store } from '../src/storage/port.ts';
 import { createSqliteStore } from '../src/storage/sqlite/store.ts';
 import { startRedis } from './support/redis.ts';
-import { disposeAll, onDispose, sleep } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep } from './support/wait.ts';
 
 afterEach(disposeAll);
 

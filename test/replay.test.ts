@@ -21,8 +21,8 @@ import { createMemoryPubSub } from '../src/delivery/pubsub/memory.ts';
 import type { LiveSubscription } from '../src/delivery/subscription.ts';
 import type { MessageRecord, OutboxEvent } from '../src/storage/port.ts';
 import { createSqliteStore } from '../src/storage/sqlite/store.ts';
-import { waitFor } from './support/redis.ts';
-import { disposeAll, onDispose } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { waitFor } from './support/wait.ts';
 
 afterEach(disposeAll);
 

@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from './gql/index.ts';
-import { codes, collect, disposeAll, ok, request, startServer, wsClient, type TestServer } from './support/server.ts';
+import { codes, collect, ok, request, startServer, wsClient, type TestServer } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
 
 afterAll(disposeAll);
 
@@ -196,6 +197,16 @@ describe('Query.nodes', () => {
     // A user that no token or group ever named does not exist.
     const unknown = await ok(server.url, bob, Nodes, { ids: ['g_nothing', 'm_nothing', 'nobody'] });
     expect(unknown.nodes).toEqual([null, null, null]);
+  });
+
+  it("resolves a user whose sub starts like a group's or a message's id, when no such group or message exists", async () => {
+    // Subs are whatever the token issuer chose: only the prefix of ids the server mints is its own.
+    for (const id of ['g_lookalike', 'm_lookalike']) {
+      await ok(server.url, await server.token(id, 'Look Alike'), NodeOne, { id });
+      const { nodes } = await ok(server.url, bob, Nodes, { ids: [id] });
+      expect(nodes).toEqual([{ __typename: 'User', id }]);
+      expect((await ok(server.url, bob, NodeOne, { id })).node).toEqual({ __typename: 'User', id });
+    }
   });
 
   it('answers FORBIDDEN at the index of a group the viewer is not in, and resolves the others', async () => {

@@ -15,8 +15,9 @@ import WebSocket from 'ws';
 import { createMemoryQuota } from '../src/quota/memory.ts';
 import { createSocketGuard, TOKEN_EXPIRED } from '../src/delivery/socket-guard.ts';
 import { defaultLimits } from '../src/config.ts';
-import { waitFor } from './support/redis.ts';
-import { codes, collect, disposeAll, ok, onDispose, request, sleep, startServer, wsClient, type TestServer } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep, waitFor } from './support/wait.ts';
+import { codes, collect, ok, request, startServer, wsClient, type TestServer } from './support/server.ts';
 
 afterAll(disposeAll);
 

@@ -5,6 +5,9 @@
  * A subscription without `since` starts at each group's lastSeq at the moment the server opens
  * it, which a client cannot observe; tests that need "everything sent from now on" either pass
  * `since` with the lastSeq they know, or send probes until one arrives (`whenLive`).
+ *
+ * Long on purpose: the blocks share one `describe.each` over the backends and the `world`
+ * helpers that set each test up.
  */
 import { randomUUID } from 'node:crypto';
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
@@ -19,7 +22,6 @@ import {
   backendTitle,
   backends,
   collect,
-  disposeAll,
   ok,
   startServer,
   wsClient,
@@ -27,6 +29,7 @@ import {
   type Collected,
   type TestServer,
 } from './support/server.ts';
+import { disposeAll } from './support/dispose.ts';
 
 const CreateGroup = graphql(`
   mutation SubCreateGroup($input: CreateGroupInput!) {
@@ -600,7 +603,7 @@ describe.each(backends)('messageAdded end to end', (backend: Backend) => {
         const client = wsClient(w.server, await w.server.token('zed'), { onClosed: (event) => closes.push(event) });
         await new Promise<void>((resolve) => client.on('connected', () => resolve()));
         // The context of the operation writes the viewer to the store: make that fail.
-        await w.server.app.internals.store().close();
+        await w.server.store().close();
         const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
         try {
           const sub = w.subscribe(client);

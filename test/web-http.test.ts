@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { devTokenMaxBodyBytes } from '../src/http/dev-token.ts';
-import { disposeAll, ok, onDispose } from './support/server.ts';
+import { ok } from './support/server.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
 
 afterAll(disposeAll);
 

@@ -18,8 +18,10 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenVerifier } from '../src/auth/jwt.ts';
 import { startProcess, type ServerProcess } from './support/process.ts';
-import { freePort, waitFor } from './support/redis.ts';
-import { disposeAll, ok, onDispose, sleep } from './support/server.ts';
+import { freePort } from './support/redis.ts';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { sleep, waitFor } from './support/wait.ts';
+import { ok } from './support/server.ts';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 /**

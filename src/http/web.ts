@@ -1,8 +1,8 @@
 /**
  * The browser chat on the gateway's HTTP port: the built app (`npm run build:web`, into
  * WEB_DIR) at `/`, its runtime settings at `/chat-config.json`, and in development the
- * sign-in endpoint. Everything else (GraphQL and GraphiQL at /graphql, /health, /ready,
- * /metrics) is left to yoga.
+ * sign-in endpoint. Everything else is left to other handlers: /health, /ready and /metrics
+ * to app/ops.ts, GraphQL and GraphiQL at /graphql to yoga.
  *
  * Files are served as built: content type by extension, hashed assets cached for a year
  * (their name changes with their content), everything else revalidated with an ETag, and any

@@ -11,7 +11,7 @@ export interface UseCaseDeps {
   /** Per-user quotas across gateways: the createGroup / addGroupMembers throttle. */
   readonly quota: Quota;
   readonly now: () => Date;
-  /** A new unique id with the given prefix (`g_…` groups, `m_…` messages). */
+  /** A new unique id that starts with `prefix` (one of `IdPrefix`, ids.ts). */
   readonly newId: (prefix: string) => string;
   /** Told about each message a send stored (not about retries that returned the original). */
   readonly onMessageStored?: () => void;

@@ -3,9 +3,11 @@
  * members may add members; the owner may remove anyone; any member may remove themselves.
  */
 import type { Viewer } from '../auth/jwt.ts';
+import { InvalidPageKeyError } from '../storage/errors.ts';
 import type { GroupRecord, MembershipRecord, Page, UserGroupRecord, UserRecord } from '../storage/port.ts';
 import type { UseCaseDeps } from './deps.ts';
 import { ErrorCode, UserError, badInput, forbidden, notFound } from './errors.ts';
+import { IdPrefix } from './ids.ts';
 import { decodeCursor, encodeCursor, pageSize, type Connection, type ForwardArgs } from './pagination.ts';
 import { hasLoneSurrogate } from '../util/unicode.ts';
 
@@ -102,7 +104,7 @@ export async function createGroup(deps: UseCaseDeps, viewer: Viewer, input: Crea
   }
   await throttleGroupWrites(deps, viewer);
   const group = await deps.store.createGroup({
-    id: deps.newId('g_'),
+    id: deps.newId(IdPrefix.group),
     name,
     ownerId: viewer.id,
     memberIds,
@@ -166,11 +168,14 @@ function forwardConnection<T, U>(
   };
 }
 
-/** Stores reject page keys they did not issue with a RangeError: that is the client's input. */
+/**
+ * A page key travels inside the client's cursor, so a key the store did not issue is the
+ * client's input; every other store error stays the server's (masked).
+ */
 const rejectForeignKey =
   (field: string) =>
   (error: unknown): never => {
-    if (error instanceof RangeError) throw badInput(field, `${field} is not a cursor this list returned.`);
+    if (error instanceof InvalidPageKeyError) throw badInput(field, `${field} is not a cursor this list returned.`);
     throw error;
   };
 

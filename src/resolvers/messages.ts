@@ -6,6 +6,7 @@ import type { GroupRecord, MessageRecord } from '../storage/port.ts';
 import type { UseCaseDeps } from './deps.ts';
 import { ErrorCode, UserError, badInput, forbidden, notFound } from './errors.ts';
 import { requireMember, type GroupView } from './groups.ts';
+import { IdPrefix } from './ids.ts';
 import { decodeCursor, encodeCursor, pageSize, type Connection } from './pagination.ts';
 import { hasLoneSurrogate } from '../util/unicode.ts';
 
@@ -53,7 +54,7 @@ export async function sendGroupMessage(deps: UseCaseDeps, viewer: Viewer, input:
     );
   }
   const outcome = await deps.store.appendMessage({
-    id: deps.newId('m_'),
+    id: deps.newId(IdPrefix.message),
     groupId: input.groupId,
     senderId: viewer.id,
     body: input.body,

@@ -10,17 +10,12 @@ import {
   type GroupView,
 } from '../resolvers/groups.ts';
 import { VIEWER_DEPENDENT } from '../delivery/shared-execution.ts';
-import { builder, viewerOf } from './builder.ts';
-import { listGroupMessages } from '../resolvers/messages.ts';
-import { HISTORY_PAGING, Message, MessageConnection } from './message.ts';
-import { Node } from './node.ts';
-import { connectionComplexity, connectionType } from './page-info.ts';
-import { User, UserConnection } from './user.ts';
+import { builder } from './builder.ts';
+import { connectionComplexity } from './connections.ts';
+import { Group, GroupConnection, Message, User, UserConnection } from './refs.ts';
 
-export const Group = builder.objectRef<GroupView>('Group');
-
-Group.implement({
-  interfaces: [Node],
+builder.node(Group, {
+  id: { resolve: (view) => view.group.id },
   fields: (t) => ({
     name: t.string({ resolve: (view) => view.group.name }),
     owner: t.field({
@@ -29,6 +24,7 @@ Group.implement({
         (await context.loaders.user.load(view.group.ownerId)) ?? { id: view.group.ownerId, name: null },
     }),
     memberCount: t.int({ resolve: (view) => view.group.memberCount }),
+    // Forward only, as the contract has it: the plugin's t.connection would add last/before.
     members: t.field({
       type: UserConnection,
       description: 'Members ordered by id.',
@@ -57,40 +53,30 @@ Group.implement({
         view.group.lastSeq === 0 ? null : context.loaders.lastMessage.load(view.group.id),
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (view) => view.group.createdAt }),
-    // Fields are built lazily, after message.ts (which imports this file) has run.
-    messages: t.field({
-      type: MessageConnection,
-      description: `This group's history, as \`Query.messages\` pages it: ${HISTORY_PAGING}`,
-      args: {
-        first: t.arg.int(),
-        after: t.arg.string(),
-        last: t.arg.int(),
-        before: t.arg.string(),
-        afterSeq: t.arg.int(),
-      },
-      resolve: (view, args, context) => listGroupMessages(context.deps, view, args),
-    }),
+    // `messages` is a history field: message.ts defines it next to Query.messages.
   }),
 });
 
-const GroupConnection = connectionType('Group', Group);
-
-builder.queryFields((t) => ({
-  group: t.field({
-    type: Group,
-    nullable: true,
-    description: 'Null when no group has this id; FORBIDDEN when you are not a member.',
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, context) => findGroup(context.deps, viewerOf(context), id),
-  }),
-  groups: t.field({
-    type: GroupConnection,
-    description: "The viewer's groups, the most recently active first.",
-    args: { first: t.arg.int(), after: t.arg.string() },
-    complexity: connectionComplexity,
-    resolve: (_root, args, context) => listViewerGroups(context.deps, viewerOf(context), args),
-  }),
-}));
+builder.queryFields((t) => {
+  const signedIn = t.withAuth({ authenticated: true });
+  return {
+    group: signedIn.field({
+      type: Group,
+      nullable: true,
+      description: 'Null when no group has this id; FORBIDDEN when you are not a member.',
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (_root, { id }, { deps, auth }) => findGroup(deps, auth.viewer, id),
+    }),
+    // Forward only, as the contract has it: the plugin's t.connection would add last/before.
+    groups: signedIn.field({
+      type: GroupConnection,
+      description: "The viewer's groups, the most recently active first.",
+      args: { first: t.arg.int(), after: t.arg.string() },
+      complexity: connectionComplexity,
+      resolve: (_root, args, { deps, auth }) => listViewerGroups(deps, auth.viewer, args),
+    }),
+  };
+});
 
 const CreateGroupInput = builder.inputType('CreateGroupInput', {
   fields: (t) => ({
@@ -131,27 +117,30 @@ const AddGroupMembersPayload = groupPayload('AddGroupMembersPayload');
 const RemoveGroupMemberPayload = groupPayload('RemoveGroupMemberPayload');
 const MarkGroupReadPayload = groupPayload('MarkGroupReadPayload');
 
-builder.mutationFields((t) => ({
-  createGroup: t.field({
-    type: CreateGroupPayload,
-    description: 'Members may add members; the owner may remove anyone; any member may remove themselves.',
-    args: { input: t.arg({ type: CreateGroupInput, required: true }) },
-    resolve: (_root, { input }, context) => createGroup(context.deps, viewerOf(context), input),
-  }),
-  addGroupMembers: t.field({
-    type: AddGroupMembersPayload,
-    args: { input: t.arg({ type: AddGroupMembersInput, required: true }) },
-    resolve: (_root, { input }, context) => addGroupMembers(context.deps, viewerOf(context), input),
-  }),
-  removeGroupMember: t.field({
-    type: RemoveGroupMemberPayload,
-    args: { input: t.arg({ type: RemoveGroupMemberInput, required: true }) },
-    resolve: (_root, { input }, context) => removeGroupMember(context.deps, viewerOf(context), input),
-  }),
-  markGroupRead: t.field({
-    type: MarkGroupReadPayload,
-    description: 'Moves the read position forward; it never moves back.',
-    args: { input: t.arg({ type: MarkGroupReadInput, required: true }) },
-    resolve: (_root, { input }, context) => markGroupRead(context.deps, viewerOf(context), input),
-  }),
-}));
+builder.mutationFields((t) => {
+  const signedIn = t.withAuth({ authenticated: true });
+  return {
+    createGroup: signedIn.field({
+      type: CreateGroupPayload,
+      description: 'Members may add members; the owner may remove anyone; any member may remove themselves.',
+      args: { input: t.arg({ type: CreateGroupInput, required: true }) },
+      resolve: (_root, { input }, { deps, auth }) => createGroup(deps, auth.viewer, input),
+    }),
+    addGroupMembers: signedIn.field({
+      type: AddGroupMembersPayload,
+      args: { input: t.arg({ type: AddGroupMembersInput, required: true }) },
+      resolve: (_root, { input }, { deps, auth }) => addGroupMembers(deps, auth.viewer, input),
+    }),
+    removeGroupMember: signedIn.field({
+      type: RemoveGroupMemberPayload,
+      args: { input: t.arg({ type: RemoveGroupMemberInput, required: true }) },
+      resolve: (_root, { input }, { deps, auth }) => removeGroupMember(deps, auth.viewer, input),
+    }),
+    markGroupRead: signedIn.field({
+      type: MarkGroupReadPayload,
+      description: 'Moves the read position forward; it never moves back.',
+      args: { input: t.arg({ type: MarkGroupReadInput, required: true }) },
+      resolve: (_root, { input }, { deps, auth }) => markGroupRead(deps, auth.viewer, input),
+    }),
+  };
+});

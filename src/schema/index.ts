@@ -3,10 +3,10 @@
  */
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.ts';
-import './node.ts';
 import './user.ts';
 import './group.ts';
 import './message.ts';
+import './node.ts';
 
 export const schema: GraphQLSchema = builder.toSchema({ sortSchema: false });
 

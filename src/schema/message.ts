@@ -1,17 +1,12 @@
 import { requireMember } from '../resolvers/groups.ts';
-import { listMessages, messageCursor, sendGroupMessage, type SendResult } from '../resolvers/messages.ts';
+import { listGroupMessages, listMessages, messageCursor, sendGroupMessage, type SendResult } from '../resolvers/messages.ts';
 import { streamedMessage, subscribeMessages } from '../resolvers/subscriptions.ts';
-import type { MessageRecord } from '../storage/port.ts';
 import { builder, viewerOf } from './builder.ts';
-import { Group } from './group.ts';
-import { Node } from './node.ts';
-import { connectionComplexity, connectionType } from './page-info.ts';
-import { User } from './user.ts';
+import { connectionComplexity } from './connections.ts';
+import { Group, Message, MessageConnection, User } from './refs.ts';
 
-export const Message = builder.objectRef<MessageRecord>('Message');
-
-Message.implement({
-  interfaces: [Node],
+builder.node(Message, {
+  id: { resolve: (message) => message.id },
   fields: (t) => ({
     groupId: t.exposeID('groupId'),
     group: t.field({
@@ -22,6 +17,7 @@ Message.implement({
           context.loaders.membership.load(message.groupId),
         ]);
         // A message is only ever shown to members, so both exist unless the viewer just left.
+        // Not a scope: shared subscription shapes resolve this field with no viewer.
         if (group === null) return requireMember(context.deps, viewerOf(context), message.groupId);
         return { group, membership };
       },
@@ -45,30 +41,39 @@ Message.implement({
   }),
 });
 
-export const MessageConnection = connectionType('Message', Message);
-
 /** The history paging arguments, shared by `Query.messages` and `Group.messages`. */
-export const HISTORY_PAGING =
+const HISTORY_PAGING =
   'first/after page towards newer messages, last/before towards older ones;\n' +
   'last: N with no cursor gives the newest N. afterSeq keeps only messages with seq > afterSeq\n' +
   '(catching up after being offline). first and last may not exceed 100.';
 
-
+// The shared connection type with the plugin's connection arguments, as a plain field: `withAuth`
+// narrows the context type, and `t.connection` (plugin-relay 4.8) then refuses a connection ref
+// built with the builder's own.
 builder.queryField('messages', (t) =>
-  t.field({
+  t.withAuth({ authenticated: true }).field({
     type: MessageConnection,
     description: `A group's history. ${HISTORY_PAGING}`,
     args: {
+      ...t.arg.connectionArgs(),
       groupId: t.arg.id({ required: true }),
-      first: t.arg.int(),
-      after: t.arg.string(),
-      last: t.arg.int(),
-      before: t.arg.string(),
       afterSeq: t.arg.int(),
     },
     complexity: connectionComplexity,
-    resolve: (_root, args, context) => listMessages(context.deps, viewerOf(context), args),
+    resolve: (_root, args, { deps, auth }) => listMessages(deps, auth.viewer, args),
   }),
+);
+
+builder.objectField(Group, 'messages', (t) =>
+  t.connection(
+    {
+      type: Message,
+      description: `This group's history, as \`Query.messages\` pages it: ${HISTORY_PAGING}`,
+      args: { afterSeq: t.arg.int() },
+      resolve: (view, args, context) => listGroupMessages(context.deps, view, args),
+    },
+    MessageConnection,
+  ),
 );
 
 const SendGroupMessageInput = builder.inputType('SendGroupMessageInput', {
@@ -92,10 +97,10 @@ const SendGroupMessagePayload = builder.objectRef<SendResult>('SendGroupMessageP
 });
 
 builder.mutationField('sendGroupMessage', (t) =>
-  t.field({
+  t.withAuth({ authenticated: true }).field({
     type: SendGroupMessagePayload,
     args: { input: t.arg({ type: SendGroupMessageInput, required: true }) },
-    resolve: (_root, { input }, context) => sendGroupMessage(context.deps, viewerOf(context), input),
+    resolve: (_root, { input }, { deps, auth }) => sendGroupMessage(deps, auth.viewer, input),
   }),
 );
 
@@ -107,7 +112,7 @@ const GroupSeqInput = builder.inputType('GroupSeqInput', {
 });
 
 builder.subscriptionField('messageAdded', (t) =>
-  t.field({
+  t.withAuth({ authenticated: true }).field({
     type: Message,
     description:
       "Messages of the viewer's groups (only groupId's when given), pushed as they commit,\n" +
@@ -120,7 +125,7 @@ builder.subscriptionField('messageAdded', (t) =>
       groupId: t.arg.id(),
       since: t.arg({ type: [GroupSeqInput] }),
     },
-    subscribe: (_root, args, context) => subscribeMessages(context.deps, context.gateway, viewerOf(context), args),
+    subscribe: (_root, args, { deps, gateway, auth }) => subscribeMessages(deps, gateway, auth.viewer, args),
     resolve: (item) => streamedMessage(item),
   }),
 );

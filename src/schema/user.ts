@@ -1,13 +1,9 @@
-import type { UserRecord } from '../storage/port.ts';
-import { builder, viewerOf } from './builder.ts';
-import { Node } from './node.ts';
-import { connectionType } from './page-info.ts';
+import { builder } from './builder.ts';
+import { User } from './refs.ts';
 
-export const User = builder.objectRef<UserRecord>('User');
-
-User.implement({
+builder.node(User, {
   description: 'A person. The id is the `sub` claim of their token, exactly as issued (not re-encoded).',
-  interfaces: [Node],
+  id: { resolve: (user) => user.id },
   fields: (t) => ({
     name: t.exposeString('name', {
       nullable: true,
@@ -16,18 +12,15 @@ User.implement({
   }),
 });
 
-export const UserConnection = connectionType('User', User);
-
 builder.queryField('viewer', (t) =>
-  t.field({
+  t.withAuth({ authenticated: true }).field({
     type: User,
     description: 'The user the token names.',
-    resolve: async (_root, _args, context) => {
-      const viewer = viewerOf(context);
+    resolve: async (_root, _args, { auth: { viewer }, loaders }) => {
       // A token without a name claim leaves the stored name as it was (Store.upsertUser), so
       // answer that name, as node(id), owner and sender do, rather than null.
       if (viewer.name !== null) return viewer;
-      return (await context.loaders.user.load(viewer.id)) ?? viewer;
+      return (await loaders.user.load(viewer.id)) ?? viewer;
     },
   }),
 );

@@ -1,9 +1,10 @@
 /** Keyset paging helpers shared by the storage adapters. */
+import { InvalidPageLimitError } from './errors.ts';
 import type { Page } from './port.ts';
 
-/** A page limit as the port allows it; RangeError otherwise. */
+/** A page limit as the port allows it; InvalidPageLimitError otherwise. */
 export function checkLimit(limit: number): number {
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`A page limit must be an integer >= 0, got ${limit}`);
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidPageLimitError(`A page limit must be an integer >= 0, got ${limit}`);
   return limit;
 }
 

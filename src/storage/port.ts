@@ -213,7 +213,7 @@ export interface Store {
    * Durable named checkpoints (the relay's position in the outbox), fenced: each carries the
    * highest fencing token that claimed it, and a writer with a lower token is refused, so a
    * relay that lost its lease (paused, partitioned) can never move the checkpoint of the relay
-   * that replaced it. Fences are positive safe integers (RangeError otherwise).
+   * that replaced it. Fences are positive safe integers (InvalidFenceError otherwise).
    */
   getCheckpoint(name: string): Promise<Checkpoint | null>;
   /**

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { createTokenVerifier } from '../../src/auth/jwt.ts';
 import { GRAPHQL_PATH } from '../../src/app.ts';
 import type { ProbeMessage } from './heap-probe.ts';
-import { onDispose, type StartOptions } from './server.ts';
+import type { StartOptions } from './server.ts';
+import { onDispose } from './dispose.ts';
 
 export interface Memory {
   /** V8 heap in use after GC, in bytes. */

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { onDispose } from './server.ts';
+import { onDispose } from './dispose.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 

@@ -14,8 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis, type ClusterOptions } from 'ioredis';
-import { freePort, waitFor } from './redis.ts';
-import { onDispose } from './server.ts';
+import { freePort } from './redis.ts';
+import { onDispose } from './dispose.ts';
+import { waitFor } from './wait.ts';
 
 const run = promisify(execFile);
 

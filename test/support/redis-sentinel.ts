@@ -9,8 +9,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, waitFor } from './redis.ts';
-import { onDispose } from './server.ts';
+import { freePort } from './redis.ts';
+import { onDispose } from './dispose.ts';
+import { waitFor } from './wait.ts';
 
 export interface TestSentinel {
   readonly name: string;

@@ -3,6 +3,7 @@
  * Pure functions, unit-tested in `test/mongo-unit.test.ts`.
  */
 import { BSON, Timestamp } from 'mongodb';
+import { InvalidOutboxPositionError, InvalidPageKeyError } from '../errors.ts';
 
 /** How far a collection read (see `outbox.ts`) has got. */
 export interface RescanProgress {
@@ -58,10 +59,10 @@ export function encodePosition(position: OutboxPosition): string {
   return Buffer.from(JSON.stringify(encoded), 'utf8').toString('base64url');
 }
 
-/** Parses what `encodePosition` produced; anything else is a caller's bug (RangeError). */
+/** Parses what `encodePosition` produced; anything else is a caller's bug (InvalidOutboxPositionError). */
 export function decodePosition(position: string): OutboxPosition {
-  const invalid = (): RangeError =>
-    new RangeError(`Not an outbox position of the MongoDB store: ${JSON.stringify(position)}`);
+  const invalid = (): InvalidOutboxPositionError =>
+    new InvalidOutboxPositionError(`Not an outbox position of the MongoDB store: ${JSON.stringify(position)}`);
   if (!/^[A-Za-z0-9_-]+$/.test(position)) throw invalid();
   let parsed: unknown;
   try {
@@ -111,6 +112,6 @@ export function decodeGroupKey(key: string): GroupKey {
   const colon = key.indexOf(':');
   const head = colon > 0 ? key.slice(0, colon) : '';
   const ms = /^-?\d{1,16}$/.test(head) ? Number(head) : Number.NaN;
-  if (!Number.isSafeInteger(ms)) throw new RangeError(`Not a group page key of the MongoDB store: ${JSON.stringify(key)}`);
+  if (!Number.isSafeInteger(ms)) throw new InvalidPageKeyError(`Not a group page key of the MongoDB store: ${JSON.stringify(key)}`);
   return { lastActivityAt: new Date(ms), id: key.slice(colon + 1) };
 }

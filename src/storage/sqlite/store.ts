@@ -3,6 +3,7 @@
  * machine (a relay and its gateways). Implements the storage port in `../port.ts`.
  */
 import type { CommitSignal, MessageRange, OutboxFeed, OutboxRecord, Page, PageRequest, Store, UserGroupRecord, UserRecord } from '../port.ts';
+import { InvalidOutboxPositionError, InvalidPageKeyError } from '../errors.ts';
 import { checkFence } from '../fence.ts';
 import { checkLimit, toPage } from '../paging.ts';
 import {
@@ -60,7 +61,7 @@ export interface SqliteStoreOptions {
 /** Outbox positions are the decimal row id; anything else is a caller's bug. */
 function parsePosition(position: string): number {
   const id = /^\d{1,15}$/.test(position) ? Number(position) : Number.NaN;
-  if (!Number.isSafeInteger(id)) throw new RangeError(`Not an outbox position of this store: ${JSON.stringify(position)}`);
+  if (!Number.isSafeInteger(id)) throw new InvalidOutboxPositionError(`Not an outbox position of this store: ${JSON.stringify(position)}`);
   return id;
 }
 
@@ -69,7 +70,7 @@ const groupKey = (row: GroupRow): string => `${row.last_activity_at}:${row.id}`;
 function parseGroupKey(key: string): { readonly activityMs: number; readonly id: string } {
   const colon = key.indexOf(':');
   const activityMs = colon > 0 ? Number(key.slice(0, colon)) : Number.NaN;
-  if (!Number.isSafeInteger(activityMs)) throw new RangeError(`Not a group page key of this store: ${JSON.stringify(key)}`);
+  if (!Number.isSafeInteger(activityMs)) throw new InvalidPageKeyError(`Not a group page key of this store: ${JSON.stringify(key)}`);
   return { activityMs, id: key.slice(colon + 1) };
 }
 

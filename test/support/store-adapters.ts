@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Store } from '../src/storage/port.ts';
-import { createSqliteStore } from '../src/storage/sqlite/store.ts';
+import type { Store } from '../../src/storage/port.ts';
+import { createSqliteStore } from '../../src/storage/sqlite/store.ts';
 
 export interface StoreAdapterCase {
   readonly name: string;
@@ -43,7 +43,7 @@ const mongodb: StoreAdapterCase = {
     // or the adapter.
     const [{ MongoClient }, { createMongoStore }] = await Promise.all([
       import('mongodb'),
-      import('../src/storage/mongo/store.ts'),
+      import('../../src/storage/mongo/store.ts'),
     ]);
     const client = await new MongoClient(mongoUri).connect();
     // One database per store, so tests never see each other's data and dispose can drop it.

@@ -1,0 +1,27 @@
+/**
+ * What the storage port throws for an argument it cannot accept, one class per kind, so a
+ * caller tells them apart by class rather than by convention. Only `InvalidPageKeyError` can
+ * come from a client (a page key travels inside a cursor the client sends back); the others are
+ * a caller's bug. They extend RangeError because each value lies outside the set the port
+ * accepts; callers must not catch RangeError for any of them.
+ */
+
+/** A `PageRequest.after` the store never issued as a `PageItem.key`. */
+export class InvalidPageKeyError extends RangeError {
+  override readonly name = 'InvalidPageKeyError';
+}
+
+/** A `PageRequest.limit` or `MessageRange.limit` that is not an integer >= 0. */
+export class InvalidPageLimitError extends RangeError {
+  override readonly name = 'InvalidPageLimitError';
+}
+
+/** An outbox position the store never issued as an `OutboxRecord.position`. */
+export class InvalidOutboxPositionError extends RangeError {
+  override readonly name = 'InvalidOutboxPositionError';
+}
+
+/** A fencing token that is not a positive safe integer (see `Store.claimCheckpoint`). */
+export class InvalidFenceError extends RangeError {
+  override readonly name = 'InvalidFenceError';
+}
