@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway, type GatewayOptions } from '../src/delivery/gateway.ts';
+import { createInterestIndex } from '../src/delivery/interest.ts';
 import { createMemoryPresence, type MemoryPresence } from '../src/delivery/presence/memory.ts';
 import { createMemoryPubSub } from '../src/delivery/pubsub/memory.ts';
 import { nodeChannel, type DeliveryEvent, type PubSub } from '../src/delivery/ports.ts';
@@ -579,6 +580,45 @@ describe('LiveSubscription', () => {
   const subscription = (queueLength = 2, onClose: (s: LiveSubscription) => void = () => {}): LiveSubscription =>
     new LiveSubscription({ userId: 'u', fixedGroupId: null, queueLength, onClose });
 
+  it('answers what each offered message is to it, and owns its cursors', () => {
+    const sub = subscription(10);
+    expect(sub.offer(message(1))).toBe('ignored');
+    const cursor = sub.follow('g', 5);
+    expect(cursor).not.toBeNull();
+    expect(sub.follow('g', 0)).toBeNull();
+    // Catching up until the gateway's read says otherwise: live messages are only noted.
+    expect(sub.offer(message(7))).toBe('held');
+    expect(cursor?.highestSeen).toBe(7);
+    cursor?.goLive();
+    expect(sub.offer(message(6))).toBe('delivered');
+    expect(sub.offer(message(6))).toBe('duplicate');
+    expect(sub.offer(message(8))).toBe('gap');
+    expect(cursor?.last).toBe(6);
+    const release = sub.hold();
+    expect(sub.offer(message(7))).toBe('held');
+    release();
+    release(); // idempotent
+    expect(sub.offer(message(7))).toBe('delivered');
+    expect(sub.queued).toBe(2);
+    expect(sub.unfollow('g')).toBe(true);
+    expect(cursor?.current).toBe(false);
+    expect(sub.offer(message(8))).toBe('ignored');
+  });
+
+  it('a catch-up ends only once its read was short and covered every seq seen meanwhile', () => {
+    const sub = subscription(10);
+    const cursor = sub.follow('g', 0) as NonNullable<ReturnType<LiveSubscription['follow']>>;
+    expect(cursor.beginCatchUp(3)).toBe(false); // already catching up since follow()
+    cursor.replay([message(1), message(2)]);
+    expect(cursor.finishCatchUp(false)).toBe(false); // 3 was seen, only 2 read
+    cursor.replay([message(3)]);
+    expect(cursor.finishCatchUp(true)).toBe(false); // a full page: there may be more
+    expect(cursor.finishCatchUp(false)).toBe(true);
+    expect(cursor.catchingUp).toBe(false);
+    expect(cursor.beginCatchUp(9)).toBe(true);
+    expect(sub.queued).toBe(3);
+  });
+
   it('hands a message straight to a waiting pull, without queueing it', async () => {
     const sub = subscription(1);
     const next = sub.next();
@@ -643,5 +683,39 @@ describe('LiveSubscription', () => {
     sub.pushReplayed([1, 2, 3, 4, 5].map(message));
     expect(sub.closed).toBe(false);
     expect(seqs(await pull(sub, 5))).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+describe('interest index', () => {
+  it('registers a key on its first subscriber and removes it after its last, and retries a failed registration', async () => {
+    const calls: string[] = [];
+    let failNext = false;
+    const index = createInterestIndex<string>({
+      register: async (keys) => {
+        calls.push(`+${keys.join()}`);
+        if (failNext) {
+          failNext = false;
+          throw new Error('presence down');
+        }
+      },
+      unregister: async (keys) => {
+        calls.push(`-${keys.join()}`);
+      },
+      onError: () => {},
+    });
+    await index.join('g', 's1');
+    await index.join('g', 's2');
+    index.leave('g', 's1');
+    index.leave('g', 's1'); // not a subscriber any more: nothing happens
+    expect([...(index.subscribers('g') ?? [])]).toEqual(['s2']);
+    index.leave('g', 's2');
+    expect(index.subscribers('g')).toBeUndefined();
+    expect(calls).toEqual(['+g', '-g']);
+    failNext = true;
+    await expect(index.join('h', 's1')).rejects.toThrow('presence down');
+    await new Promise((resolve) => setImmediate(resolve));
+    // The failure was not cached: the next subscriber registers again.
+    await index.join('h', 's2');
+    expect(calls).toEqual(['+g', '-g', '+h', '+h']);
   });
 });

@@ -6,6 +6,7 @@
  * the store before anything newer is delivered.
  */
 import type { GroupRecord, MessageRecord, Store } from '../storage/port.ts';
+import { createInterestIndex } from './interest.ts';
 import { nodeChannel, type DeliveryEvent, type NodePresence, type PubSub } from './ports.ts';
 import { LiveSubscription, type GroupCursor } from './subscription.ts';
 
@@ -51,13 +52,6 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/** Reference-counted interest, registered with presence on 0 → 1 and removed on 1 → 0. */
-interface Interest {
-  readonly subscriptions: Set<LiveSubscription>;
-  /** Settles when presence holds this key (catch-ups wait for it before reading the store). */
-  registered: Promise<void>;
-}
-
 export function createGateway({
   nodeId,
   store,
@@ -70,8 +64,18 @@ export function createGateway({
   // A replayed page counts against the queue; a page larger than the queue would leave no room
   // for the live message that follows it.
   const pageSize = Math.min(replayPageSize, queueLength);
-  const byGroup = new Map<string, Interest>();
-  const byUser = new Map<string, Interest>();
+  const onRemovalError = (error: unknown): void => onError(error, 'presence removal');
+  // Messages route by group, membership changes by user.
+  const byGroup = createInterestIndex<LiveSubscription>({
+    register: (keys) => presence.addGroups(keys),
+    unregister: (keys) => presence.removeGroups(keys),
+    onError: onRemovalError,
+  });
+  const byUser = createInterestIndex<LiveSubscription>({
+    register: (keys) => presence.addUsers(keys),
+    unregister: (keys) => presence.removeUsers(keys),
+    onError: onRemovalError,
+  });
   const stats: GatewayStats = { delivered: 0, backfills: 0, duplicates: 0 };
   const inflightReads = new Map<string, Promise<MessageRecord[]>>();
   /**
@@ -97,48 +101,9 @@ export function createGateway({
     return read;
   };
 
-  function join(
-    index: Map<string, Interest>,
-    key: string,
-    subscription: LiveSubscription,
-    register: (keys: string[]) => Promise<void>,
-  ): Promise<void> {
-    let interest = index.get(key);
-    if (interest === undefined) {
-      const created: Interest = { subscriptions: new Set(), registered: register([key]) };
-      // A failed registration must not stay cached: the next subscriber registers again.
-      created.registered.catch(() => {
-        if (index.get(key) === created) index.delete(key);
-      });
-      interest = created;
-      index.set(key, interest);
-    }
-    interest.subscriptions.add(subscription);
-    return interest.registered;
-  }
-
-  function leave(
-    index: Map<string, Interest>,
-    key: string,
-    subscription: LiveSubscription,
-    unregister: (keys: string[]) => Promise<void>,
-  ): void {
-    const interest = index.get(key);
-    if (interest === undefined || !interest.subscriptions.delete(subscription)) return;
-    if (interest.subscriptions.size === 0) {
-      index.delete(key);
-      unregister([key]).catch((error: unknown) => onError(error, 'presence removal'));
-    }
-  }
-
-  const addGroups = (keys: string[]): Promise<void> => presence.addGroups(keys);
-  const removeGroups = (keys: string[]): Promise<void> => presence.removeGroups(keys);
-  const addUsers = (keys: string[]): Promise<void> => presence.addUsers(keys);
-  const removeUsers = (keys: string[]): Promise<void> => presence.removeUsers(keys);
-
   function close(subscription: LiveSubscription): void {
-    for (const groupId of subscription.cursors.keys()) leave(byGroup, groupId, subscription, removeGroups);
-    leave(byUser, subscription.userId, subscription, removeUsers);
+    for (const groupId of subscription.groupIds()) byGroup.leave(groupId, subscription);
+    byUser.leave(subscription.userId, subscription);
   }
 
   /** Ends a subscription whose background work (catch-up, join, resync) failed. */
@@ -155,70 +120,58 @@ export function createGateway({
     return (await store.getMembership(fixedGroupId, userId)) === null ? [] : store.getGroups([fixedGroupId]);
   }
 
-  function deliver(subscription: LiveSubscription, cursor: GroupCursor, message: MessageRecord): void {
-    cursor.last = message.seq;
-    stats.delivered += 1;
-    subscription.push(message);
-  }
-
   /**
-   * Reads the store after `cursor.last` until it has nothing newer and every seq announced
-   * live meanwhile is covered; then the group is live again. Pages wait for the consumer, so
-   * a replay of any length holds at most one page in memory.
+   * Reads the store after the cursor's last seq until it has nothing newer and every seq
+   * announced live meanwhile is covered; then the group is live again. Pages wait for the
+   * consumer, so a replay of any length holds at most one page in memory.
    */
-  async function catchUp(subscription: LiveSubscription, cursor: GroupCursor): Promise<void> {
+  async function catchUp(cursor: GroupCursor): Promise<void> {
+    const { subscription, groupId } = cursor;
     try {
       for (;;) {
         await subscription.whenDrained();
-        if (subscription.closed || subscription.cursors.get(cursor.groupId) !== cursor) return;
-        const page = (await readAfter(cursor.groupId, cursor.last)).filter((m) => m.seq > cursor.last);
-        if (subscription.closed || subscription.cursors.get(cursor.groupId) !== cursor) return;
+        if (!cursor.current) return;
+        const page = (await readAfter(groupId, cursor.last)).filter((m) => m.seq > cursor.last);
+        if (!cursor.current) return;
         // The read may reach past a removal whose event has not arrived yet (or was lost): only
         // a member may be handed what it found.
-        if (page.length > 0 && (await store.getMembership(cursor.groupId, subscription.userId)) === null) {
-          dropGroup(subscription, cursor.groupId);
+        if (page.length > 0 && (await store.getMembership(groupId, subscription.userId)) === null) {
+          dropGroup(subscription, groupId);
           return;
         }
-        if (subscription.closed || subscription.cursors.get(cursor.groupId) !== cursor) return;
-        if (page.length > 0) {
-          // Pages are contiguous from cursor.last + 1: seqs have no gaps and a read shows commits.
-          cursor.last = (page.at(-1) as MessageRecord).seq;
-          stats.delivered += page.length;
-          subscription.pushReplayed(page);
-        }
-        if (page.length < pageSize && cursor.last >= cursor.highestSeen) {
-          // Nothing awaited between this check and the switch: the next event sees it live.
-          cursor.catchingUp = false;
-          return;
-        }
+        if (!cursor.current) return;
+        stats.delivered += page.length;
+        cursor.replay(page);
+        // Nothing awaited between this check and the switch: the next event sees it live.
+        if (cursor.finishCatchUp(page.length >= pageSize)) return;
       }
     } catch (error) {
       failWith(subscription, error, 'catch-up read');
     }
   }
 
-  function startCatchUp(subscription: LiveSubscription, cursor: GroupCursor, upTo: number): void {
-    cursor.highestSeen = Math.max(cursor.highestSeen, upTo);
-    if (cursor.catchingUp) return;
-    cursor.catchingUp = true;
-    void catchUp(subscription, cursor);
+  function startCatchUp(cursor: GroupCursor, upTo: number): void {
+    if (cursor.beginCatchUp(upTo)) void catchUp(cursor);
   }
 
   function onMessage(message: MessageRecord): void {
-    const interest = byGroup.get(message.groupId);
-    if (interest === undefined) return;
-    for (const subscription of interest.subscriptions) {
-      const cursor = subscription.cursors.get(message.groupId);
-      if (cursor === undefined) continue;
-      if (cursor.catchingUp || subscription.resyncing > 0) {
-        cursor.highestSeen = Math.max(cursor.highestSeen, message.seq);
-      } else if (message.seq === cursor.last + 1) {
-        deliver(subscription, cursor, message);
-      } else if (message.seq <= cursor.last) {
-        stats.duplicates += 1;
-      } else {
-        stats.backfills += 1;
-        startCatchUp(subscription, cursor, message.seq);
+    const subscriptions = byGroup.subscribers(message.groupId);
+    if (subscriptions === undefined) return;
+    for (const subscription of subscriptions) {
+      switch (subscription.offer(message)) {
+        case 'delivered':
+          stats.delivered += 1;
+          break;
+        case 'duplicate':
+          stats.duplicates += 1;
+          break;
+        case 'gap':
+          stats.backfills += 1;
+          startCatchUp(subscription.cursorOf(message.groupId) as GroupCursor, message.seq);
+          break;
+        case 'held':
+        case 'ignored':
+          break;
       }
     }
   }
@@ -230,11 +183,10 @@ export function createGateway({
     const cursors: GroupCursor[] = [];
     const registrations: Promise<void>[] = [];
     for (const [groupId, last] of starts) {
-      if (subscription.cursors.has(groupId)) continue;
-      const cursor: GroupCursor = { groupId, last, catchingUp: true, highestSeen: 0 };
-      subscription.cursors.set(groupId, cursor);
+      const cursor = subscription.follow(groupId, last);
+      if (cursor === null) continue;
       cursors.push(cursor);
-      registrations.push(join(byGroup, groupId, subscription, addGroups));
+      registrations.push(byGroup.join(groupId, subscription));
     }
     if (cursors.length === 0) return;
     await Promise.all(registrations);
@@ -242,16 +194,15 @@ export function createGateway({
     const groups = await store.getGroups(cursors.map((c) => c.groupId));
     const lastSeqs = new Map(groups.map((g) => [g.id, g.lastSeq]));
     for (const cursor of cursors) {
-      if (subscription.closed || subscription.cursors.get(cursor.groupId) !== cursor) continue;
+      if (!cursor.current) continue;
       const lastSeq = lastSeqs.get(cursor.groupId) ?? 0;
-      cursor.catchingUp = false;
-      if (lastSeq > cursor.last || cursor.highestSeen > cursor.last) startCatchUp(subscription, cursor, lastSeq);
+      cursor.goLive();
+      if (lastSeq > cursor.last || cursor.highestSeen > cursor.last) startCatchUp(cursor, lastSeq);
     }
   }
 
   function unfollow(subscription: LiveSubscription, groupId: string): void {
-    if (!subscription.cursors.delete(groupId)) return;
-    leave(byGroup, groupId, subscription, removeGroups);
+    if (subscription.unfollow(groupId)) byGroup.leave(groupId, subscription);
   }
 
   /** The user is no longer in the group: a single-group stream ends, a following one drops it. */
@@ -266,16 +217,16 @@ export function createGateway({
    * the user joined at, and every remaining group catches up from the store.
    */
   async function resync(subscription: LiveSubscription): Promise<void> {
-    subscription.resyncing += 1;
+    const release = subscription.hold();
     try {
       const { userId, fixedGroupId } = subscription;
       const groups = await currentGroups(userId, fixedGroupId);
       if (subscription.closed) return;
       const current = new Set(groups.map((group) => group.id));
-      for (const groupId of [...subscription.cursors.keys()]) {
+      for (const groupId of [...subscription.groupIds()]) {
         if (!current.has(groupId)) dropGroup(subscription, groupId);
       }
-      const joined = groups.filter((group) => !subscription.cursors.has(group.id));
+      const joined = groups.filter((group) => !subscription.follows(group.id));
       if (fixedGroupId === null && joined.length > 0) {
         const memberships = await Promise.all(joined.map((group) => store.getMembership(group.id, userId)));
         const starts = new Map<string, number>();
@@ -286,21 +237,19 @@ export function createGateway({
         await follow(subscription, starts);
       }
     } finally {
-      subscription.resyncing -= 1;
+      release();
     }
     if (subscription.closed) return;
-    for (const cursor of subscription.cursors.values()) {
+    for (const cursor of subscription.cursors()) {
       if (!cursor.catchingUp) stats.backfills += 1;
-      startCatchUp(subscription, cursor, 0);
+      startCatchUp(cursor, 0);
     }
   }
 
   function onMembersAdded(groupId: string, userIds: readonly string[], seq: number): void {
     for (const userId of userIds) {
-      const interest = byUser.get(userId);
-      if (interest === undefined) continue;
-      for (const subscription of interest.subscriptions) {
-        if (subscription.fixedGroupId !== null || subscription.cursors.has(groupId)) continue;
+      for (const subscription of byUser.subscribers(userId) ?? []) {
+        if (subscription.fixedGroupId !== null || subscription.follows(groupId)) continue;
         follow(subscription, new Map([[groupId, seq]])).catch((error: unknown) =>
           failWith(subscription, error, 'joining a group'),
         );
@@ -309,9 +258,7 @@ export function createGateway({
   }
 
   function onMemberRemoved(groupId: string, userId: string): void {
-    const interest = byUser.get(userId);
-    if (interest === undefined) return;
-    for (const subscription of [...interest.subscriptions]) {
+    for (const subscription of [...(byUser.subscribers(userId) ?? [])]) {
       opening.get(subscription)?.removed.add(groupId);
       dropGroup(subscription, groupId);
     }
@@ -340,8 +287,8 @@ export function createGateway({
    * membership changes alike: every subscription re-reads its memberships and catches up.
    */
   function onResubscribed(): void {
-    for (const interest of [...byUser.values()]) {
-      for (const subscription of [...interest.subscriptions]) {
+    for (const subscriptions of [...byUser.all()]) {
+      for (const subscription of [...subscriptions]) {
         // An opening subscription has no cursors yet: a resync now would take every group as
         // newly joined and start it at joinedSeq, ignoring `since`. It runs after the open.
         const pending = opening.get(subscription);
@@ -355,7 +302,7 @@ export function createGateway({
     stats,
     get size() {
       let count = 0;
-      for (const interest of byUser.values()) count += interest.subscriptions.size;
+      for (const subscriptions of byUser.all()) count += subscriptions.size;
       return count;
     },
     async start() {
@@ -370,7 +317,7 @@ export function createGateway({
       opening.set(subscription, pending);
       try {
         // Membership changes route by user: register before reading the memberships.
-        await join(byUser, userId, subscription, addUsers);
+        await byUser.join(userId, subscription);
         const groups = await currentGroups(userId, groupId);
         if (groupId !== null && groups.length === 0) {
           // Removed between the resolver's check and now: the stream is over before it began.
@@ -396,8 +343,8 @@ export function createGateway({
       unsubscribe?.();
       removeResubscribed?.();
       removeReregistered?.();
-      for (const interest of [...byUser.values()]) {
-        for (const subscription of [...interest.subscriptions]) subscription.complete();
+      for (const subscriptions of [...byUser.all()]) {
+        for (const subscription of [...subscriptions]) subscription.complete();
       }
     },
   };

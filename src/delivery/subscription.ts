@@ -1,22 +1,106 @@
 /**
  * One `messageAdded` subscription: a bounded queue the GraphQL layer pulls from, and a cursor
- * per group saying which seq was delivered last. The gateway feeds it; it never reads the
- * store itself.
+ * per group saying which seq was delivered last. It decides what a live message is to it
+ * (`offer`); the gateway feeds it and repairs its gaps from the store; it never reads the store
+ * itself.
  */
 import type { MessageRecord } from '../storage/port.ts';
 
 /**
- * Per group: the seq delivered last, and whether the group is catching up from the store
- * (after subscribing, joining, or seeing a gap). While catching up, live events are not queued;
- * the catch-up reads the store until it has passed `highestSeen`, so nothing is lost.
+ * One group of a subscription: the seq delivered last, and whether the group is catching up
+ * from the store (after subscribing, joining, or seeing a gap). While catching up, live events
+ * are not queued, only noted (`highestSeen`); the catch-up reads the store until it has passed
+ * the highest, so nothing is lost. The subscription changes it as it delivers live messages;
+ * the gateway's catch-up through the methods below.
  */
-export interface GroupCursor {
+export class GroupCursor {
   readonly groupId: string;
-  last: number;
-  catchingUp: boolean;
-  /** Highest seq announced by a live event while catching up. */
-  highestSeen: number;
+  readonly subscription: LiveSubscription;
+  #last: number;
+  #catchingUp = true;
+  #highestSeen = 0;
+
+  constructor(subscription: LiveSubscription, groupId: string, last: number) {
+    this.subscription = subscription;
+    this.groupId = groupId;
+    this.#last = last;
+  }
+
+  /** The seq delivered last. */
+  get last(): number {
+    return this.#last;
+  }
+
+  get catchingUp(): boolean {
+    return this.#catchingUp;
+  }
+
+  /** Highest seq announced by a live event while this group could not take it. */
+  get highestSeen(): number {
+    return this.#highestSeen;
+  }
+
+  /**
+   * False once the subscription closed or stopped following the group (a newer cursor may
+   * follow it since): work begun for this cursor then ends without touching anything.
+   */
+  get current(): boolean {
+    return !this.subscription.closed && this.subscription.cursorOf(this.groupId) === this;
+  }
+
+  noteSeen(seq: number): void {
+    this.#highestSeen = Math.max(this.#highestSeen, seq);
+  }
+
+  /** Starts a catch-up through `upTo`; false when one already runs (it will cover `upTo`). */
+  beginCatchUp(upTo: number): boolean {
+    this.noteSeen(upTo);
+    if (this.#catchingUp) return false;
+    this.#catchingUp = true;
+    return true;
+  }
+
+  /** A page read by the catch-up: contiguous from `last + 1` (seqs have no gaps). */
+  replay(page: readonly MessageRecord[]): void {
+    const newest = page.at(-1);
+    if (newest === undefined) return;
+    this.#last = newest.seq;
+    this.subscription.pushReplayed(page);
+  }
+
+  /**
+   * Ends the catch-up when its last read was not a full page and covered every seq announced
+   * meanwhile; answers whether the group is live again.
+   */
+  finishCatchUp(lastReadWasFull: boolean): boolean {
+    if (lastReadWasFull || this.#last < this.#highestSeen) return false;
+    this.#catchingUp = false;
+    return true;
+  }
+
+  /** Live from here: the read that follows registration found nothing to catch up yet. */
+  goLive(): void {
+    this.#catchingUp = false;
+  }
+
+  /** @internal The subscription delivered `seq` live. */
+  delivered(seq: number): void {
+    this.#last = seq;
+  }
 }
+
+/** What became of a live message offered to a subscription. */
+export type Offer =
+  /** Queued: the next seq of a group that is live. */
+  | 'delivered'
+  /** Already delivered (a relay retry, an overlap with a replay). */
+  | 'duplicate'
+  /** Newer than the next seq: seqs were missed, the group must catch up. */
+  | 'gap'
+  /** Noted, not queued: the group is catching up, or live delivery is on hold. */
+  | 'held'
+  /** Not a group this subscription follows. */
+  | 'ignored';
 
 export class SubscriptionOverflowError extends Error {
   override readonly name = 'SubscriptionOverflowError';
@@ -43,12 +127,12 @@ export type StreamItem = MessageRecord | Error;
 export class LiveSubscription implements AsyncIterableIterator<StreamItem> {
   readonly userId: string;
   readonly fixedGroupId: string | null;
-  readonly cursors = new Map<string, GroupCursor>();
+  readonly #cursors = new Map<string, GroupCursor>();
   /**
    * Non-zero while the gateway re-reads this subscription's memberships after events may have
    * been lost: live events are then only noted, not delivered, until membership is known.
    */
-  resyncing = 0;
+  #holds = 0;
   readonly #queueLength: number;
   readonly #onClose: (subscription: LiveSubscription) => void;
   #queue: StreamItem[] = [];
@@ -66,6 +150,63 @@ export class LiveSubscription implements AsyncIterableIterator<StreamItem> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Starts following a group after `last`, catching up; null when it already follows it. */
+  follow(groupId: string, last: number): GroupCursor | null {
+    if (this.#cursors.has(groupId)) return null;
+    const cursor = new GroupCursor(this, groupId, last);
+    this.#cursors.set(groupId, cursor);
+    return cursor;
+  }
+
+  /** Stops following a group; false when it did not. */
+  unfollow(groupId: string): boolean {
+    return this.#cursors.delete(groupId);
+  }
+
+  cursorOf(groupId: string): GroupCursor | undefined {
+    return this.#cursors.get(groupId);
+  }
+
+  follows(groupId: string): boolean {
+    return this.#cursors.has(groupId);
+  }
+
+  /** The groups followed now. */
+  groupIds(): IterableIterator<string> {
+    return this.#cursors.keys();
+  }
+
+  cursors(): IterableIterator<GroupCursor> {
+    return this.#cursors.values();
+  }
+
+  /** Holds live delivery (every offer answers 'held') until the returned function is called. */
+  hold(): () => void {
+    this.#holds += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds -= 1;
+    };
+  }
+
+  /** A live message: delivered when it is the next seq of a live group, else what to do. */
+  offer(message: MessageRecord): Offer {
+    const cursor = this.#cursors.get(message.groupId);
+    if (cursor === undefined) return 'ignored';
+    if (cursor.catchingUp || this.#holds > 0) {
+      cursor.noteSeen(message.seq);
+      return 'held';
+    }
+    if (message.seq === cursor.last + 1) {
+      cursor.delivered(message.seq);
+      this.push(message);
+      return 'delivered';
+    }
+    return message.seq <= cursor.last ? 'duplicate' : 'gap';
   }
 
   get queued(): number {
