@@ -6,7 +6,9 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ok, startServer, type TestServer } from './support/server.ts';
-import { disposeAll } from './support/dispose.ts';
+import { connect } from 'node:net';
+import { disposeAll, onDispose } from './support/dispose.ts';
+import { waitFor } from './support/wait.ts';
 
 afterEach(disposeAll);
 afterAll(disposeAll);
@@ -126,5 +128,27 @@ describe('HTTP short path', () => {
     expect(api.status).toBe(413);
     expect(browser.status).toBe(413);
     expect(JSON.parse(api.body)).toEqual(JSON.parse(browser.body));
+  });
+
+  it('reads and drops an oversized body after its 413, so a client still sending it reads the answer', async () => {
+    // Closing the connection right after the answer reset it under a client still writing the
+    // body (fetch failed with EPIPE): here the body follows only once the 413 has arrived, and
+    // the same connection then carries a second request.
+    const server = await startServer({ limits: { maxRequestBodyBytes: 1000 } });
+    const body = JSON.stringify({ query: `{ __typename }${' '.repeat(300_000)}` });
+    const small = JSON.stringify({ query: '{ __typename }' });
+    const socket = connect(server.port, '127.0.0.1');
+    onDispose(() => socket.destroy());
+    let received = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    const head = (length: number) =>
+      `POST /graphql HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n\r\n`;
+    socket.write(head(Buffer.byteLength(body)) + body.slice(0, 1000));
+    await waitFor('the 413', () => received.includes('REQUEST_ENTITY_TOO_LARGE'));
+    expect(received).toMatch(/^HTTP\/1\.1 413 /);
+    socket.write(body.slice(1000));
+    socket.write(head(Buffer.byteLength(small)) + small);
+    await waitFor('the second answer', () => received.includes('"__typename":"Query"'));
+    expect(received.match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 413', 'HTTP/1.1 200']);
   });
 });

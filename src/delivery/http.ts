@@ -24,6 +24,13 @@ export interface GraphQLHttpOptions<TServerContext extends Record<string, any>, 
   readonly maxBodyBytes: number;
   /** Masks an error thrown during execution, as yoga's `maskedErrors` does. */
   readonly maskError: (error: unknown) => Error;
+  /**
+   * Most bytes of an oversized body read and dropped after its 413, so that the client reads the
+   * answer; a longer body has its connection destroyed. @default 8 MiB
+   */
+  readonly lingerBytes?: number;
+  /** Longest time spent dropping an oversized body after its 413. @default 5000 */
+  readonly lingerMs?: number;
   /** Called for each request answered on the short path. @default does nothing */
   readonly onShortPath?: () => void;
 }
@@ -106,6 +113,8 @@ export function createGraphQLHttpHandler<TServerContext extends Record<string, a
   path,
   maxBodyBytes,
   maskError,
+  lingerBytes = 8 * 1024 * 1024,
+  lingerMs = 5000,
   onShortPath = () => {},
 }: GraphQLHttpOptions<TServerContext, TContext>): (req: IncomingMessage, res: ServerResponse) => void {
   const send = (res: ServerResponse, result: ExecutionResult, mediaType: RegularMediaType): void => {
@@ -187,6 +196,35 @@ export function createGraphQLHttpHandler<TServerContext extends Record<string, a
     send(res, result, mediaType);
   }
 
+  /**
+   * Reads and drops the body of a request answered early, as nginx's lingering close does: a
+   * client still sending its body reads the answer instead of failing on a reset connection, and
+   * the connection can be reused. Nothing is kept; past `lingerBytes` or `lingerMs` the socket is
+   * destroyed, so a client cannot hold it by sending forever.
+   */
+  const discard = (req: IncomingMessage): void => {
+    let dropped = 0;
+    const stop = (): void => {
+      clearTimeout(timer);
+      req.off('data', count);
+    };
+    const count = (chunk: Buffer): void => {
+      dropped += chunk.length;
+      if (dropped > lingerBytes) {
+        stop();
+        req.socket.destroy();
+      }
+    };
+    const timer = setTimeout(() => {
+      stop();
+      req.socket.destroy();
+    }, lingerMs);
+    timer.unref();
+    req.on('data', count);
+    req.once('end', stop);
+    req.once('close', stop);
+  };
+
   return (req, res) => {
     const mediaType =
       req.method === 'POST' && req.url === path && req.headers.origin === undefined && isJson(req.headers['content-type'])
@@ -198,9 +236,8 @@ export function createGraphQLHttpHandler<TServerContext extends Record<string, a
       return;
     }
     if (Number(declared) > maxBodyBytes) {
-      // Not read: the connection is closed after the answer instead of draining the body.
-      res.setHeader('connection', 'close');
       send(res, { errors: [createGraphQLError('Request body too large', { extensions: { http: { status: 413 }, code: 'REQUEST_ENTITY_TOO_LARGE' } })] }, mediaType);
+      discard(req);
       return;
     }
     const chunks: Buffer[] = [];
