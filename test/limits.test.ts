@@ -229,6 +229,11 @@ describe('cost limit at its edge', () => {
     // Within the cost limit the field itself answers (the group does not exist).
     expect(codes(await request(server.url, token, messages(10)))).toEqual(['NOT_FOUND']);
     expect(codes(await request(server.url, token, messages(11)))).toEqual(['QUERY_TOO_COMPLEX']);
+    // Group.messages is priced the same way, nested or not: 1 (group) + 1 + n × 3.
+    const nested = (n: number) => `{ group(id: "g_none") { messages(last: ${n}) { edges { node { id } } } } }`;
+    await ok(server.url, token, nested(9));
+    const overNested = await post(server, { query: nested(10) }, token);
+    expect(limitError(overNested.json().errors, 'MAX_QUERY_COST').extensions).toMatchObject({ limit: 31, measured: 32 });
     const client = wsClient(server, token);
     const subscription = collect(client, 'subscription { messageAdded { group { members(first: 11) { edges { node { id } } } } } }');
     // Refused as subscribe's result: one result with the error, then complete, no stream.

@@ -70,6 +70,9 @@ builder.objectField(Group, 'messages', (t) =>
       type: Message,
       description: `This group's history, as \`Query.messages\` pages it: ${HISTORY_PAGING}`,
       args: { afterSeq: t.arg.int() },
+      // Priced by the page asked for, as Query.messages: the default list multiplier would count
+      // `last: 100` as 10.
+      complexity: connectionComplexity,
       resolve: (view, args, context) => listGroupMessages(context.deps, view, args),
     },
     MessageConnection,
