@@ -31,7 +31,7 @@ import { defaultLimits } from '../src/config.ts';
 import { schema } from '../src/schema/index.ts';
 import { checkDocument, measureDocument } from '../src/security/document-limits.ts';
 import { costErrors } from '../src/security/operation-limits.ts';
-import { measureCost } from '../src/security/query-cost.ts';
+import { createCostMeter, measureCost } from '../src/security/query-cost.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -197,5 +197,29 @@ describe('every operation the project uses passes the default limits', () => {
     }
     expect(refused).toEqual([]);
     if (process.env['SHOW_OPERATION_COSTS']) console.info(stats.join('\n'));
+  });
+});
+
+describe('the cost meter', () => {
+  const context = { deps: { limits: defaultLimits } };
+
+  it('prices a document once, whatever the variables its cost does not depend on', () => {
+    const meter = createCostMeter();
+    const document = parse('mutation Send($input: SendGroupMessageInput!) { sendGroupMessage(input: $input) { message { id seq } } }');
+    const input = (body: string) => ({ groupId: 'g_1', body, clientMessageId: body });
+    const first = meter({ schema, document, operationName: 'Send', variableValues: { input: input('a') }, context });
+    const second = meter({ schema, document, operationName: 'Send', variableValues: { input: input('b') }, context });
+    expect(first).not.toBeNull();
+    expect(second).toBe(first);
+    expect(first).toEqual(measureCost({ schema, document, operationName: 'Send', variableValues: { input: input('b') }, context }));
+  });
+
+  it('prices again when a variable a connection is priced by changes', () => {
+    const meter = createCostMeter();
+    const document = parse('query Page($n: Int, $g: ID!) { group(id: $g) { members(first: $n) { edges { node { id } } } } }');
+    const cost = (n: number, g: string) => meter({ schema, document, operationName: null, variableValues: { n, g }, context })?.complexity;
+    expect(cost(10, 'g_1')).toBe(measureCost({ schema, document, variableValues: { n: 10, g: 'g_1' }, context })?.complexity);
+    expect(cost(50, 'g_1')).toBe(measureCost({ schema, document, variableValues: { n: 50, g: 'g_1' }, context })?.complexity);
+    expect(cost(50, 'g_1')).toBeGreaterThan(cost(10, 'g_2') as number);
   });
 });

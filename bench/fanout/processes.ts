@@ -8,6 +8,12 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { processTree } from './procstat.ts';
 
+/**
+ * How long a process may take to exit after SIGTERM before it is killed. Raise it to let a
+ * server started with --cpu-prof write its profile, which happens on exit.
+ */
+const STOP_GRACE_MS = Number(process.env['BENCH_STOP_GRACE_MS'] ?? 3000);
+
 export interface Pinning {
   readonly enabled: boolean;
   readonly generatorCpus: string;
@@ -92,7 +98,7 @@ export async function startServer({
   const stop = async (): Promise<void> => {
     if (exitStatus !== null || child.pid === undefined) return;
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
     await exited;
     clearTimeout(timer);
   };

@@ -24,6 +24,7 @@ import { schema } from '../schema/index.ts';
 import { applyHttpTimeouts } from '../security/http-server.ts';
 import { codeRefusedVariables } from '../security/input-errors.ts';
 import { costErrors } from '../security/operation-limits.ts';
+import { createCostMeter } from '../security/query-cost.ts';
 import { acquireSubscriptionSlot } from '../security/session-limits.ts';
 import { startAll, type Disposable } from '../util/disposables.ts';
 import type { Connections } from './connections.ts';
@@ -128,6 +129,7 @@ export function startGateway({ config, graphqlPath, connections, logger, metrics
       if (!ops(request, response) && !web.handle(request, response)) graphql(request, response);
     });
     applyHttpTimeouts(server, config.http);
+    const costMeter = createCostMeter();
     const transport = createWebSocketTransport({
       server,
       path: graphqlPath,
@@ -139,7 +141,7 @@ export function startGateway({ config, graphqlPath, connections, logger, metrics
       // What useOperationLimits and useSessionLimits check in envelop, for the subscriptions
       // the transport frames itself.
       admitSubscription: async (args, viewer) => {
-        const errors = costErrors(args, limits);
+        const errors = costErrors(args, limits, costMeter);
         if (errors.length > 0) return errors;
         const slot = await acquireSubscriptionSlot(quota, viewer.id, limits.maxSubscriptionsPerUser);
         if (slot instanceof GraphQLError) return [slot];

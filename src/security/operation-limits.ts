@@ -17,7 +17,7 @@ import type { DocumentNode, ExecutionArgs, GraphQLError } from 'graphql';
 import type { Limits } from '../config.ts';
 import { GraphQLError as GraphQLErrorClass } from 'graphql';
 import { LimitName, checkDocument, createLimitedParse, measureDocument, queryTooComplex, withHttpStatus } from './document-limits.ts';
-import { measureCost } from './query-cost.ts';
+import { measureCost, createCostMeter, type CostMeasure } from './query-cost.ts';
 
 export type OperationLimits = Pick<
   Limits,
@@ -25,8 +25,8 @@ export type OperationLimits = Pick<
 >;
 
 /** Errors for an operation over the cost or depth limit; empty when within them. */
-export function costErrors(args: ExecutionArgs, limits: OperationLimits): GraphQLError[] {
-  const cost = measureCost({
+export function costErrors(args: ExecutionArgs, limits: OperationLimits, measure: CostMeasure = measureCost): GraphQLError[] {
+  const cost = measure({
     schema: args.schema,
     document: args.document,
     operationName: args.operationName,
@@ -50,7 +50,7 @@ const overTransport = (args: ExecutionArgs, errors: GraphQLError[]): GraphQLErro
     ? errors.map(withHttpStatus)
     : errors;
 
-export function useOperationLimits(limits: OperationLimits): Plugin {
+export function useOperationLimits(limits: OperationLimits, measure: CostMeasure = createCostMeter()): Plugin {
   const limitedParse = createLimitedParse(limits);
   return {
     onParams({ params, setResult }) {
@@ -69,11 +69,11 @@ export function useOperationLimits(limits: OperationLimits): Plugin {
       setParseFn(limitedParse);
     },
     onExecute({ args, setResultAndStopExecution }) {
-      const errors = costErrors(args, limits);
+      const errors = costErrors(args, limits, measure);
       if (errors.length > 0) setResultAndStopExecution({ errors: overTransport(args, errors) });
     },
     onSubscribe({ args, setResultAndStopExecution }) {
-      const errors = costErrors(args, limits);
+      const errors = costErrors(args, limits, measure);
       if (errors.length > 0) setResultAndStopExecution({ errors: overTransport(args, errors) });
     },
   };
