@@ -3,14 +3,19 @@
  * it, against a real server: the codegen config and command generate typed documents from the
  * live schema, the 20-line client runs under Node, the React component renders, and all of it
  * type-checks under the repository's strict settings. A snippet added to the section without
- * a run here fails the first test.
+ * a run here fails the first test. The Quick start's GraphQL block runs here too, line by line, as
+ * a user pastes it into GraphiQL; its shell lines (`npm start`, `npm run token`) run in
+ * test/config.test.ts, the benchmark's in test/bench-fanout.test.ts, the refresh snippet in
+ * test/sessions.test.ts, and the compose file the deployment section runs is read in
+ * test/deploy.test.ts.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ok, startServer, type TestServer } from './support/server.ts';
+import { collect, ok, startServer, wsClient, type TestServer } from './support/server.ts';
+import { waitFor } from './support/wait.ts';
 import { disposeAll, onDispose } from './support/dispose.ts';
 
 afterAll(disposeAll);
@@ -154,4 +159,33 @@ chat.dispose();
     const result = await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'tsconfig.json'], project);
     expect(result.code, result.stdout + result.stderr).toBe(0);
   }, 120_000);
+});
+
+describe('README: Quick start', () => {
+  it('runs the GraphQL block as written: create, send, the subscription receives, the list counts', async () => {
+    const [block] = snippetsOf('## Quick start').filter((snippet) => snippet.lang === 'graphql');
+    const [create, send, subscription, list] = (block?.code ?? '').trim().split('\n');
+    expect([create, send, subscription, list].map((line) => line?.split(' ')[0])).toEqual(['mutation', 'mutation', 'subscription', 'query']);
+    const server = await startServer();
+    const alice = await server.token('alice', 'Alice');
+    const bob = await server.token('bob');
+    const created = await ok<{ createGroup: { group: { id: string } } }, Record<string, never>>(server.url, alice, create as string);
+    const groupId = created.createGroup.group.id;
+    const live = collect(wsClient(server, bob), subscription as string);
+    let sent = 0;
+    await waitFor('the subscription to receive the message', async () => {
+      // The subscription opens asynchronously: send (with a new clientMessageId) until it arrives.
+      sent += 1;
+      const text = replaceOnce(send as string, '"g_…"', JSON.stringify(groupId)).replace('clientMessageId: "1"', `clientMessageId: "${sent}"`);
+      await ok(server.url, alice, text);
+      return live.results.length > 0;
+    });
+    expect(live.results[0]?.data).toMatchObject({ messageAdded: { body: 'hello', sender: { id: 'alice', name: 'Alice' }, group: { name: 'general' } } });
+    const groups = await ok<{ groups: { edges: { node: { name: string; unreadCount: number; lastMessage: { body: string } } }[] } }, Record<string, never>>(
+      server.url,
+      bob,
+      list as string,
+    );
+    expect(groups.groups.edges[0]?.node).toEqual({ name: 'general', unreadCount: sent, lastMessage: { body: 'hello' } });
+  });
 });

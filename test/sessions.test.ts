@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createClient, type Client } from 'graphql-ws';
+import { createChatClient, type ChatClient } from '../client/index.ts';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -125,29 +125,41 @@ describe('token expiry on live connections', () => {
       owner,
       'mutation { createGroup(input: { name: "refresh" }) { group { id } } }',
     );
+    const groupId = createGroup.group.id;
     // The README's snippet, run as written: only its import and URL are bound to this test.
     const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
     const snippet = /Refreshing tokens on a live connection[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
     if (snippet === undefined) throw new Error('The README lost its token refresh snippet.');
     const { outputText } = ts.transpileModule(snippet, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-    const body = outputText.replace(/^import .*$/m, '').replace('ws://localhost:4000/graphql', server.wsUrl);
+    const body = outputText.replace(/^import .*$/m, '').replace("'http://localhost:4000/graphql'", JSON.stringify(server.url));
+    expect(body).toContain(server.url);
     const issued: string[] = [];
+    const refreshes: boolean[] = [];
     // The first token lives 2 s; every later connect gets a fresh one.
-    const getFreshToken = async () => {
+    const getFreshToken = async (refresh: boolean) => {
+      refreshes.push(refresh);
+      if (!refresh && issued.length > 0) return issued[issued.length - 1] as string;
       const token = await server.token('refresher', null, issued.length === 0 ? '2s' : '1h');
       issued.push(token);
       return token;
     };
-    const boundCreateClient: typeof createClient = (options) => createClient({ ...options, webSocketImpl: WebSocket, retryWait: async () => {} });
-    const client = new Function('createClient', 'getFreshToken', `${body}\nreturn client;`)(boundCreateClient, getFreshToken) as Client;
-    onDispose(() => client.dispose());
-    const live = collect(client, 'subscription { messageAdded { body } }');
-    await waitFor('a reconnect with a fresh token', () => issued.length >= 2, { timeoutMs: 8000 });
-    await waitFor('the subscription to deliver after the reconnect', async () => {
-      await ok(server.url, owner, `mutation { sendGroupMessage(input: { groupId: "${createGroup.group.id}", body: "after", clientMessageId: "${randomUUID()}" }) { created } }`);
-      return live.results.some((result) => (result.data as { messageAdded?: { body: string } } | undefined)?.messageAdded?.body === 'after');
+    const boundCreate: typeof createChatClient = (options) =>
+      createChatClient({ ...options, webSocketImpl: WebSocket, backoff: { baseMs: 50, capMs: 200 } });
+    const chat = new Function('createChatClient', 'getFreshToken', `${body}\nreturn chat;`)(boundCreate, getFreshToken) as ChatClient;
+    onDispose(() => chat.dispose());
+    const messages = chat.messages(groupId);
+    const bodies = () => messages.getSnapshot().messages.map((message) => message.body);
+    const send = (text: string) =>
+      ok(server.url, owner, `mutation { sendGroupMessage(input: { groupId: "${groupId}", body: "${text}", clientMessageId: "${randomUUID()}" }) { created } }`);
+    await waitFor('the first message', async () => {
+      if (!bodies().includes('before')) await send('before');
+      return bodies().includes('before');
     });
-    expect(live.completed()).toBe(false);
+    await waitFor('a reconnect with a fresh token', () => issued.length >= 2, { timeoutMs: 15_000 });
+    expect(refreshes).toContain(true);
+    await send('after');
+    await waitFor('the message sent after the reconnect', () => bodies().includes('after'));
+    expect(bodies().filter((text) => text === 'before')).toHaveLength(1);
   });
 });
 
