@@ -20,6 +20,7 @@
  */
 import type { OutboxEvent, OutboxRecord, Store } from '../storage/port.ts';
 import { nodeChannel, type LeaseGrant, type PresenceDirectory, type PubSub, type RelayLease } from './ports.ts';
+import { failpoint } from '../util/failpoints.ts';
 import { pause } from '../util/pause.ts';
 
 export interface RelayOptions {
@@ -159,6 +160,7 @@ export function createRelay({
           throw error;
         }
         saved = position;
+        failpoint('relay.afterCheckpoint');
         await store.outbox.acknowledge(position);
       };
       // Chained so writes stay in order; a failed one was reported to its own caller and must
@@ -170,6 +172,7 @@ export function createRelay({
       for await (const batch of store.outbox.follow(after, signal)) {
         if (batch.length === 0) continue;
         await relayBatch(batch, fence);
+        failpoint('relay.afterPublish');
         published = (batch.at(-1) as OutboxRecord).position;
         stats.position = published;
         sinceSaved += batch.length;

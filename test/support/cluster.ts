@@ -71,8 +71,10 @@ export interface Cluster {
   readonly prefix: string;
   /** The read side of presence on the test's own Redis client. */
   readonly directory: PresenceDirectory;
+  /** The embedded store's directory, shared by every process of the cluster. */
+  readonly dataDir: string;
   /** Starts `node src/main.ts` with the cluster's shared environment plus `env`. */
-  start(env: Record<string, string>): Promise<ServerProcess>;
+  start(env: Record<string, string>, options?: { readonly awaitStarted?: boolean }): Promise<ServerProcess>;
   token(userId: string): Promise<string>;
 }
 
@@ -101,7 +103,8 @@ export async function cluster(): Promise<Cluster> {
     prefix,
     directory: createRedisPresenceDirectory({ client: redis.client, keyPrefix: prefix }),
     // Generous: on a loaded 2-core machine three tsx processes starting at once can be slow.
-    start: (env) => startProcess({ ...shared, ...env }, { readyTimeoutMs: 60_000 }),
+    dataDir,
+    start: (env, options = {}) => startProcess({ ...shared, ...env }, { readyTimeoutMs: 60_000, ...options }),
     token: (userId) => tokens.sign({ id: userId }),
   };
 }
@@ -112,8 +115,12 @@ export const tokensFor = <const T extends readonly string[]>(c: Cluster, ids: T)
 
 export const gateway = (c: Cluster, nodeId: string, env: Record<string, string> = {}): Promise<ServerProcess> =>
   c.start({ ROLE: 'gateway', NODE_ID: nodeId, ...env });
-export const relay = (c: Cluster, nodeId: string, env: Record<string, string> = {}): Promise<ServerProcess> =>
-  c.start({ ROLE: 'relay', NODE_ID: nodeId, ...env });
+export const relay = (
+  c: Cluster,
+  nodeId: string,
+  env: Record<string, string> = {},
+  options: { readonly awaitStarted?: boolean } = {},
+): Promise<ServerProcess> => c.start({ ROLE: 'relay', NODE_ID: nodeId, ...env }, options);
 
 export const isActiveLine = (line: Record<string, unknown>): boolean => line['msg'] === 'relay is active' && line['leader'] === true;
 
