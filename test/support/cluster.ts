@@ -130,10 +130,10 @@ export async function createGroup(url: string, token: string, memberIds: readonl
 }
 
 /** One send; retried with the same clientMessageId (a retry never stores twice). */
-export async function send(url: string, token: string, groupId: string, key: string): Promise<number> {
+export async function send(url: string, token: string, groupId: string, key: string, body = `body ${key}`): Promise<number> {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      const data = await ok(url, token, Send, { input: { groupId, body: `body ${key}`, clientMessageId: key } });
+      const data = await ok(url, token, Send, { input: { groupId, body, clientMessageId: key } });
       return data.sendGroupMessage.message.seq;
     } catch (error) {
       if (attempt >= 5) throw error;
