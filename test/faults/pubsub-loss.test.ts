@@ -45,7 +45,7 @@ async function subscriberReconnects(port: number): Promise<number> {
 const isPubSubResync = (line: Record<string, unknown>): boolean => line['cause'] === 'pubsub';
 
 describe("a gateway's pub/sub connection cut by Redis (real processes)", () => {
-  it('CLIENT KILL TYPE pubsub mid-stream: the gateway resubscribes and repairs the gap from the store', async () => {
+  it('CLIENT KILL TYPE pubsub, mid-stream and with nothing sent after: the gateway resubscribes and repairs from the store', async () => {
     const c = await cluster();
     const r = await relay(c, 'relay');
     const [a, b] = await Promise.all([gateway(c, 'a'), gateway(c, 'b')]);
@@ -58,17 +58,32 @@ describe("a gateway's pub/sub connection cut by Redis (real processes)", () => {
     ] as const;
     await waitFor('both gateways registered for the group', async () => sameNodes(await c.directory.nodesForGroup(groupId), ['a', 'b']));
 
-    const total = 120;
-    const sender = startSending({ urlFor: (i) => (i % 2 === 0 ? a.url : b.url), token: alice, groupId, count: total, concurrency: 2 });
+    // Mid-stream: every subscriber connection at once, both gateways' and the relay's
+    // commit-signal listener, while sends go on through both gateways.
+    const streamed = 120;
+    const sender = startSending({ urlFor: (i) => (i % 2 === 0 ? a.url : b.url), token: alice, groupId, count: streamed, concurrency: 2 });
     await waitFor('30 messages sent', () => sender.sent() >= 30, { timeoutMs: 30_000, intervalMs: 5 });
-    // Every subscriber connection at once: both gateways' and the relay's commit-signal listener.
     const killed = Number(await c.redis.client.client('KILL', 'TYPE', 'pubsub'));
     expect(killed).toBeGreaterThanOrEqual(2);
+    expect(await sender.done).toEqual(seqRange(1, streamed));
+    for (const [who, subscriber] of subscribers) await untilSeq(subscriber, groupId, streamed, { who, timeoutMs: 60_000 });
+    await waitFor("A's subscriber connection back", async () => (await channelSubscribers(c, 'a')) === 1);
 
-    expect(await sender.done).toEqual(seqRange(1, total));
+    // The tail: A's connection is cut while A is held still (well within the presence TTL), so
+    // the reconnect cannot beat the messages sent meanwhile; nothing is sent after them, so no
+    // later seq arrives live to reveal the gap. Only the resync after resubscribing brings them.
+    a.child.kill('SIGSTOP');
+    let tail = streamed;
+    try {
+      expect(Number(await c.redis.client.client('KILL', 'TYPE', 'pubsub'))).toBeGreaterThanOrEqual(2);
+      expect(await channelSubscribers(c, 'a')).toBe(0);
+      for (let i = 1; i <= 5; i += 1) tail = await send(b.url, alice, groupId, `tail-${i}`);
+    } finally {
+      a.child.kill('SIGCONT');
+    }
     for (const [who, subscriber] of subscribers) {
-      await untilSeq(subscriber, groupId, total, { who, timeoutMs: 60_000 });
-      expectContiguous(subscriber, groupId, total);
+      await untilSeq(subscriber, groupId, tail, { who, timeoutMs: 60_000 });
+      expectContiguous(subscriber, groupId, tail);
       expect(subscriber.completed()).toBe(false);
     }
     for (const g of [a, b]) {
@@ -77,8 +92,9 @@ describe("a gateway's pub/sub connection cut by Redis (real processes)", () => {
     }
     const text = await scrape(a.port as number);
     console.log(
-      `[faults] CLIENT KILL TYPE pubsub closed ${killed} connections; gateway A: ${metric(text, 'chat_backfills_total')} backfills, ` +
-        `${metric(text, 'chat_duplicates_dropped_total')} duplicates dropped, ${total} of ${total} delivered`,
+      `[faults] CLIENT KILL TYPE pubsub closed ${killed} connections mid-stream, then A's again; gateway A: ` +
+        `${metric(text, 'chat_backfills_total')} backfills, ${metric(text, 'chat_duplicates_dropped_total')} duplicates dropped, ` +
+        `${tail} of ${tail} delivered`,
     );
   }, 120_000);
 
@@ -127,6 +143,9 @@ describe("a gateway's pub/sub connection cut by Redis (real processes)", () => {
       a.child.kill('SIGCONT');
     }
     const last = seq;
+    // Nothing is sent until A has the lost tail: no later seq arrives live to reveal the gap, so
+    // only the resync after resubscribing can bring it.
+    await untilSeq(bobOnA, groupId, last, { who: 'bob on A after SIGCONT', timeoutMs: 60_000 });
     for (let i = 0; i < 5; i += 1) await sendOne(100);
 
     await untilSeq(bobOnA, groupId, last + 5, { who: 'bob on A', timeoutMs: 60_000 });
