@@ -4,15 +4,19 @@
 import { pino } from 'pino';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { armFailpoints, FailpointSpecError } from './util/failpoints.ts';
 
 /** A drain that takes longer than this ends the process anyway. */
 const DRAIN_TIMEOUT_MS = 10_000;
 
 let config;
+let failpoints;
 try {
   config = loadConfig(process.env);
+  // Tests and diagnosis only (util/failpoints.ts): makes this process fail at a named step.
+  failpoints = armFailpoints(process.env['FAILPOINTS']);
 } catch (error) {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof FailpointSpecError) {
     process.stderr.write(`Cannot start: ${error.message}\n`);
     process.exit(1);
   }
@@ -20,6 +24,7 @@ try {
 }
 
 const logger = pino({ base: { pid: process.pid, nodeId: config.nodeId, role: config.role }, level: process.env['LOG_LEVEL'] ?? 'info' });
+if (failpoints.length > 0) logger.warn({ failpoints }, 'FAILPOINTS are armed: this process will fail on purpose at those points (tests and diagnosis only)');
 const app = buildApp(config, { logger });
 
 let stopping = false;

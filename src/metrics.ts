@@ -103,6 +103,12 @@ export function createMetrics(): Metrics {
   });
   mirroredCounter(registry, 'chat_relay_records_total', 'Outbox records relayed', () => sources.relay()?.records ?? null);
   mirroredCounter(registry, 'chat_relay_publishes_total', 'Per-node publishes made by the relay', () => sources.relay()?.publishes ?? null);
+  mirroredCounter(
+    registry,
+    'chat_outbox_poison_total',
+    'Outbox records that could not be decoded, moved to the dead-letter place (outbox_poison) instead of relayed',
+    () => sources.relay()?.poison ?? null,
+  );
   new Gauge({
     name: 'chat_relay_lag_ms',
     help: 'Milliseconds from the last relayed message commit to its publish',

@@ -12,10 +12,10 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidFenceError, InvalidOutboxPositionError, InvalidPageKeyError, InvalidPageLimitError } from '../src/storage/errors.ts';
-import type { GroupRecord, MessageRecord, OutboxEvent, OutboxRecord, Store, UserGroupRecord } from '../src/storage/port.ts';
+import type { GroupRecord, MessageRecord, OutboxEvent, OutboxRecord, PoisonRecord, Store, UserGroupRecord } from '../src/storage/port.ts';
 import { createSqliteStore, type SqliteStoreOptions } from '../src/storage/sqlite/store.ts';
 import { disposeAll, onDispose } from './support/dispose.ts';
-import { storeAdapters } from './support/store-adapters.ts';
+import { storeAdapters, type PoisonAccess } from './support/store-adapters.ts';
 import { sleep } from './support/wait.ts';
 
 const T0 = Date.UTC(2025, 0, 1);
@@ -188,10 +188,11 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
 
   describe.skipIf(skipped)(title, () => {
     let store: Store;
+    let poison: PoisonAccess;
     let dispose: () => Promise<void>;
 
     beforeEach(async () => {
-      ({ store, dispose } = await adapter.create());
+      ({ store, poison, dispose } = await adapter.create());
     });
     afterEach(async () => {
       for (const tail of openTails.splice(0)) await tail.close();
@@ -688,6 +689,85 @@ describe.each(storeAdapters)('Store contract', (adapter) => {
           { type: 'message', message },
         ]);
         expect((await readOutboxUntil(store, null, isNew)).at(-1)?.event).toEqual({ type: 'message', message });
+      });
+    });
+
+    describe('poison records (an outbox record that fails to decode)', () => {
+      /** Follows from the start until the marker group's record, with `onPoison` collecting. */
+      async function readPast(marker: string): Promise<{ events: OutboxEvent[]; poisons: PoisonRecord[] }> {
+        const poisons: PoisonRecord[] = [];
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), 10_000);
+        const events: OutboxEvent[] = [];
+        try {
+          const onPoison = async (record: PoisonRecord): Promise<void> => {
+            poisons.push(record);
+          };
+          for await (const batch of store.outbox.follow(null, controller.signal, { onPoison })) {
+            for (const record of batch) {
+              events.push(record.event);
+              if (isMarker(marker)(record)) return { events, poisons };
+            }
+          }
+        } finally {
+          clearTimeout(timer);
+          controller.abort();
+        }
+        throw new Error(`outbox: the marker did not come (read ${events.length}, ${poisons.length} poison)`);
+      }
+
+      it('hands it to onPoison instead of yielding it and yields the records after it; quarantine moves it aside once', async () => {
+        await makeGroup(store, 'g1', 'owner');
+        const first = await send(store, 'g1', 'owner');
+        // Group ids the markers of this suite sort after: the collection read goes group by group.
+        await poison.write('y-poison');
+        const second = await send(store, 'g1', 'owner');
+        await makeGroup(store, 'z-end', 'owner');
+
+        // Without onPoison, following fails with the decode error.
+        const failing = (async () => {
+          for await (const batch of store.outbox.follow(null, AbortSignal.timeout(10_000))) void batch;
+        })();
+        await expect(failing).rejects.toThrow(TypeError);
+
+        const { events, poisons } = await readPast('z-end');
+        expect(events.map((event) => (event.type === 'message' ? event.message.id : `${event.type} ${event.groupId}`))).toEqual([
+          'membersAdded g1',
+          first.id,
+          second.id,
+          'membersAdded z-end',
+        ]);
+        expect(poisons).toHaveLength(1);
+        const [found] = poisons as [PoisonRecord];
+        expect(found.reason).toMatch(/^Not an outbox event: /);
+        expect(found.excerpt).toContain('"id":42');
+        expect(await poison.quarantined()).toEqual([]);
+
+        await store.outbox.quarantine(found);
+        expect(await poison.quarantined()).toEqual([found.reason]);
+        // Gone from the outbox: read again, nothing is poison, the same events come.
+        const again = await readPast('z-end');
+        expect(again.poisons).toEqual([]);
+        expect(again.events).toHaveLength(4);
+        // Idempotent: moving it again changes nothing.
+        await store.outbox.quarantine(found);
+        expect(await poison.quarantined()).toEqual([found.reason]);
+      });
+
+      it('fails the follower when onPoison rejects, so nothing after the poison is yielded past it', async () => {
+        await makeGroup(store, 'g1', 'owner');
+        await poison.write('y-poison');
+        await makeGroup(store, 'z-end', 'owner');
+        const refused = new Error('dead-letter place unavailable');
+        const yielded: OutboxRecord[] = [];
+        const following = (async () => {
+          const onPoison = async (): Promise<void> => {
+            throw refused;
+          };
+          for await (const batch of store.outbox.follow(null, AbortSignal.timeout(10_000), { onPoison })) yielded.push(...batch);
+        })();
+        await expect(following).rejects.toBe(refused);
+        expect(yielded.some(isMarker('z-end'))).toBe(false);
       });
     });
 

@@ -73,6 +73,13 @@ export function startGateway({ config, graphqlPath, connections, logger, metrics
       queueLength: limits.subscriptionQueueLength,
       replayPageSize: limits.replayPageSize,
       onError: (error, during) => logger.error({ err: error, during }, 'delivery failed'),
+      onResync: (cause, subscriptions) =>
+        logger.warn(
+          { cause, subscriptions },
+          cause === 'pubsub'
+            ? 'pub/sub connection re-established: events may have been lost, resyncing every subscription from the store'
+            : 'presence had lapsed or lost registrations: registered again, resyncing every subscription from the store',
+        ),
     });
     await gateway.start();
     parts.defer(() => gateway.stop());

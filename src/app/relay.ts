@@ -28,6 +28,8 @@ export function startRelay({ connections, logger, metrics }: RelayRoleOptions): 
       directory,
       lease,
       onError: (error) => logger.error({ err: error }, 'relay failed; retrying'),
+      onPoison: (poison) =>
+        logger.error({ poison }, 'an outbox record cannot be decoded: moved to the dead-letter place (outbox_poison), not relayed'),
       onLeadership: (leader) => logger.info({ leader }, leader ? 'relay is active' : 'relay is standing by'),
     });
     relay.start();

@@ -21,7 +21,16 @@ export interface GatewayOptions {
   readonly replayPageSize: number;
   /** Reports failures of background work (presence updates, catch-up reads). @default ignores them */
   readonly onError?: (error: unknown, during: string) => void;
+  /**
+   * Told when events may have been lost and every subscription is resynced from the store: the
+   * pub/sub connection was re-established (`'pubsub'`), or this node's presence had lapsed or
+   * lost registrations and was registered again (`'presence'`). @default does nothing
+   */
+  readonly onResync?: (cause: ResyncCause, subscriptions: number) => void;
 }
+
+/** Why a gateway resynced every subscription (`GatewayOptions.onResync`). */
+export type ResyncCause = 'pubsub' | 'presence';
 
 export interface OpenRequest {
   readonly userId: string;
@@ -60,6 +69,7 @@ export function createGateway({
   queueLength,
   replayPageSize,
   onError = () => {},
+  onResync = () => {},
 }: GatewayOptions): Gateway {
   // A replayed page counts against the queue; a page larger than the queue would leave no room
   // for the live message that follows it.
@@ -286,7 +296,10 @@ export function createGateway({
    * After a transport reconnect, or presence lapsing, anything may have been lost, messages and
    * membership changes alike: every subscription re-reads its memberships and catches up.
    */
-  function onResubscribed(): void {
+  function resyncAll(cause: ResyncCause): void {
+    let count = 0;
+    for (const subscriptions of byUser.all()) count += subscriptions.size;
+    onResync(cause, count);
     for (const subscriptions of [...byUser.all()]) {
       for (const subscription of [...subscriptions]) {
         // An opening subscription has no cursors yet: a resync now would take every group as
@@ -306,8 +319,8 @@ export function createGateway({
       return count;
     },
     async start() {
-      removeResubscribed = pubsub.onResubscribed(onResubscribed);
-      removeReregistered = presence.onReregistered(onResubscribed);
+      removeResubscribed = pubsub.onResubscribed(() => resyncAll('pubsub'));
+      removeReregistered = presence.onReregistered(() => resyncAll('presence'));
       unsubscribe = await pubsub.subscribe(nodeChannel(nodeId), onEvent);
     },
     async open({ userId, groupId, since }) {

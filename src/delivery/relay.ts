@@ -18,8 +18,9 @@
  * group, by the replayed `memberRemoved` that undid it, so a removed member is never left
  * following the group.
  */
-import type { OutboxEvent, OutboxRecord, Store } from '../storage/port.ts';
+import type { OutboxEvent, OutboxRecord, PoisonRecord, Store } from '../storage/port.ts';
 import { nodeChannel, type LeaseGrant, type PresenceDirectory, type PubSub, type RelayLease } from './ports.ts';
+import { failpoint } from '../util/failpoints.ts';
 import { pause } from '../util/pause.ts';
 
 export interface RelayOptions {
@@ -41,6 +42,12 @@ export interface RelayOptions {
   readonly checkpointEveryRecords?: number;
   /** Reports failures; the relay retries after `retryDelayMs`. @default ignores them */
   readonly onError?: (error: unknown) => void;
+  /**
+   * Told about each outbox record that could not be decoded, after it was moved to the store's
+   * dead-letter place (`OutboxFeed.quarantine`); the relay goes on with the records after it.
+   * @default does nothing
+   */
+  readonly onPoison?: (poison: PoisonRecord) => void;
   /** Told when this relay becomes the active one (true) or stops being it (false). @default does nothing */
   readonly onLeadership?: (leader: boolean) => void;
 }
@@ -50,6 +57,8 @@ export interface RelayStats {
   records: number;
   /** Publishes made (one per record per interested node). */
   publishes: number;
+  /** Outbox records that could not be decoded and were moved aside instead of relayed. */
+  poison: number;
   /** Milliseconds from the last relayed message's commit to its publish. */
   lagMs: number;
   leader: boolean;
@@ -84,9 +93,20 @@ export function createRelay({
   checkpointIntervalMs = 200,
   checkpointEveryRecords = 1000,
   onError = () => {},
+  onPoison = () => {},
   onLeadership = () => {},
 }: RelayOptions): Relay {
-  const stats: RelayStats = { records: 0, publishes: 0, lagMs: 0, leader: false, fence: null, position: null };
+  const stats: RelayStats = { records: 0, publishes: 0, poison: 0, lagMs: 0, leader: false, fence: null, position: null };
+  /**
+   * A record nobody can decode would stop the relay for good if it failed the follower (every
+   * retry meets it again), holding back every record after it: it is moved aside, durably,
+   * before the follower reads on, so a crash in between meets it again and moves it then.
+   */
+  const setAside = async (poison: PoisonRecord): Promise<void> => {
+    await store.outbox.quarantine(poison);
+    stats.poison += 1;
+    onPoison(poison);
+  };
   const stopping = new AbortController();
   let running: Promise<void> | null = null;
 
@@ -159,6 +179,7 @@ export function createRelay({
           throw error;
         }
         saved = position;
+        failpoint('relay.afterCheckpoint');
         await store.outbox.acknowledge(position);
       };
       // Chained so writes stay in order; a failed one was reported to its own caller and must
@@ -167,9 +188,10 @@ export function createRelay({
       return saving;
     };
     try {
-      for await (const batch of store.outbox.follow(after, signal)) {
+      for await (const batch of store.outbox.follow(after, signal, { onPoison: setAside })) {
         if (batch.length === 0) continue;
         await relayBatch(batch, fence);
+        failpoint('relay.afterPublish');
         published = (batch.at(-1) as OutboxRecord).position;
         stats.position = published;
         sinceSaved += batch.length;

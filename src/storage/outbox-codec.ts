@@ -9,7 +9,7 @@
  * writer on the same Redis channel, a hand-edited row) fails loudly here with a TypeError
  * instead of as an undefined field somewhere in the gateway.
  */
-import type { MessageRecord, OutboxEvent } from './port.ts';
+import type { MessageRecord, OutboxEvent, PoisonRecord } from './port.ts';
 
 export type MessageJson = Omit<MessageRecord, 'createdAt'> & { readonly createdAt: number };
 
@@ -94,4 +94,22 @@ export function outboxEventFromJson(json: unknown): OutboxEvent {
     default:
       throw invalid(`unknown type ${JSON.stringify(json['type'])}`);
   }
+}
+
+/** How much of a poison record's stored form `PoisonRecord.excerpt` keeps: enough to recognise it in a log. */
+export const POISON_EXCERPT_LENGTH = 200;
+
+/** Describes a stored record (`stored`: its text, or its document) that failed to decode with `error`. */
+export function poisonRecord(id: string, error: unknown, stored: unknown): PoisonRecord {
+  let text: string;
+  try {
+    text = typeof stored === 'string' ? stored : (JSON.stringify(stored) ?? String(stored));
+  } catch {
+    text = String(stored);
+  }
+  return {
+    id,
+    reason: error instanceof Error ? error.message : String(error),
+    excerpt: text.length > POISON_EXCERPT_LENGTH ? `${text.slice(0, POISON_EXCERPT_LENGTH)}…` : text,
+  };
 }

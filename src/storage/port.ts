@@ -84,6 +84,28 @@ export interface OutboxRecord {
   readonly event: OutboxEvent;
 }
 
+/**
+ * An outbox record the adapter could not decode (a "poison" record: a hand-edited row, a writer
+ * of another version, corruption). It is never relayed; `OutboxFeed.quarantine` moves it aside.
+ */
+export interface PoisonRecord {
+  /** The adapter's identity of the stored record, for `quarantine`. */
+  readonly id: string;
+  /** Why it could not be decoded. */
+  readonly reason: string;
+  /** The start of its stored form, for logs (`outbox-codec.ts` poisonRecord). */
+  readonly excerpt: string;
+}
+
+export interface FollowOptions {
+  /**
+   * Told about each record that fails to decode; that record is not yielded. The follower waits
+   * for the returned promise before reading on, and fails with its error when it rejects.
+   * @default none: the follower fails with the decode error (a TypeError)
+   */
+  readonly onPoison?: ((poison: PoisonRecord) => Promise<void>) | undefined;
+}
+
 /** A keyset page request over an ordered list. */
 export interface PageRequest {
   /** At most this many items. */
@@ -255,7 +277,14 @@ export interface OutboxFeed {
    * (each group's as one contiguous run in commit order); consumers drop them by identity
    * (gateways by message seq). See `mongo/outbox.ts`.
    */
-  follow(after: string | null, signal: AbortSignal): AsyncIterable<readonly OutboxRecord[]>;
+  follow(after: string | null, signal: AbortSignal, options?: FollowOptions): AsyncIterable<readonly OutboxRecord[]>;
+  /**
+   * Moves a poison record out of the outbox into the store's dead-letter place (the embedded
+   * adapter's `outbox_poison` table, MongoDB's `outbox_poison` collection), kept there as it was
+   * stored, with the reason and the time, for someone to inspect; nothing relays it. Idempotent:
+   * a record already moved (or gone) is left as it is.
+   */
+  quarantine(poison: PoisonRecord): Promise<void>;
   /**
    * Tells the store that every record up to and including `position` has been published, so
    * it may drop them (the embedded adapter deletes them; MongoDB relies on a TTL index).

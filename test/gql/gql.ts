@@ -36,10 +36,6 @@ type Documents = {
     "\n  mutation CrashSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      created\n      message { id seq body }\n    }\n  }\n": typeof types.CrashSendDocument,
     "\n  query CrashHistory($groupId: ID!) {\n    group(id: $groupId) { lastSeq }\n    messages(groupId: $groupId, first: 100) { edges { node { id seq body } } }\n  }\n": typeof types.CrashHistoryDocument,
     "\n  subscription CrashReplay($groupId: ID!) {\n    messageAdded(groupId: $groupId, since: [{ groupId: $groupId, seq: 0 }]) { seq body }\n  }\n": typeof types.CrashReplayDocument,
-    "\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": typeof types.MultiCreateGroupDocument,
-    "\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n": typeof types.MultiAddMembersDocument,
-    "\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": typeof types.MultiSendDocument,
-    "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n": typeof types.MultiMessageAddedDocument,
     "\n  mutation AddCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n": typeof types.AddCreateGroupDocument,
     "\n  mutation AddSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      message { id seq cursor }\n    }\n  }\n": typeof types.AddSendDocument,
     "\n  mutation AddRemoveMember($groupId: ID!, $userId: ID!) {\n    removeGroupMember(input: { groupId: $groupId, userId: $userId }) {\n      group { messages(last: 5) { nodes { seq } } }\n    }\n  }\n": typeof types.AddRemoveMemberDocument,
@@ -54,6 +50,10 @@ type Documents = {
     "\n  mutation SubAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": typeof types.SubAddMembersDocument,
     "\n  mutation SubRemoveMember($input: RemoveGroupMemberInput!) {\n    removeGroupMember(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": typeof types.SubRemoveMemberDocument,
     "\n  subscription SubMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n      sender {\n        id\n      }\n    }\n  }\n": typeof types.SubMessageAddedDocument,
+    "\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": typeof types.MultiCreateGroupDocument,
+    "\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n": typeof types.MultiAddMembersDocument,
+    "\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": typeof types.MultiSendDocument,
+    "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n": typeof types.MultiMessageAddedDocument,
 };
 const documents: Documents = {
     "\n  fragment ApiPageInfo on PageInfo {\n    hasNextPage\n    hasPreviousPage\n    startCursor\n    endCursor\n  }\n": types.ApiPageInfoFragmentDoc,
@@ -78,10 +78,6 @@ const documents: Documents = {
     "\n  mutation CrashSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      created\n      message { id seq body }\n    }\n  }\n": types.CrashSendDocument,
     "\n  query CrashHistory($groupId: ID!) {\n    group(id: $groupId) { lastSeq }\n    messages(groupId: $groupId, first: 100) { edges { node { id seq body } } }\n  }\n": types.CrashHistoryDocument,
     "\n  subscription CrashReplay($groupId: ID!) {\n    messageAdded(groupId: $groupId, since: [{ groupId: $groupId, seq: 0 }]) { seq body }\n  }\n": types.CrashReplayDocument,
-    "\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": types.MultiCreateGroupDocument,
-    "\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n": types.MultiAddMembersDocument,
-    "\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": types.MultiSendDocument,
-    "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n": types.MultiMessageAddedDocument,
     "\n  mutation AddCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n": types.AddCreateGroupDocument,
     "\n  mutation AddSend($groupId: ID!, $body: String!, $clientMessageId: String!) {\n    sendGroupMessage(input: { groupId: $groupId, body: $body, clientMessageId: $clientMessageId }) {\n      message { id seq cursor }\n    }\n  }\n": types.AddSendDocument,
     "\n  mutation AddRemoveMember($groupId: ID!, $userId: ID!) {\n    removeGroupMember(input: { groupId: $groupId, userId: $userId }) {\n      group { messages(last: 5) { nodes { seq } } }\n    }\n  }\n": types.AddRemoveMemberDocument,
@@ -96,6 +92,10 @@ const documents: Documents = {
     "\n  mutation SubAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": types.SubAddMembersDocument,
     "\n  mutation SubRemoveMember($input: RemoveGroupMemberInput!) {\n    removeGroupMember(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": types.SubRemoveMemberDocument,
     "\n  subscription SubMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n      sender {\n        id\n      }\n    }\n  }\n": types.SubMessageAddedDocument,
+    "\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n": types.MultiCreateGroupDocument,
+    "\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n": types.MultiAddMembersDocument,
+    "\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n": types.MultiSendDocument,
+    "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n": types.MultiMessageAddedDocument,
 };
 
 /**
@@ -203,22 +203,6 @@ export function graphql(source: "\n  subscription CrashReplay($groupId: ID!) {\n
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n"];
-/**
- * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
- */
-export function graphql(source: "\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n"];
-/**
- * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
- */
-export function graphql(source: "\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n"];
-/**
- * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
- */
-export function graphql(source: "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n"): (typeof documents)["\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n"];
-/**
- * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
- */
 export function graphql(source: "\n  mutation AddCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n"): (typeof documents)["\n  mutation AddCreateGroup($name: String!, $memberIds: [ID!]) {\n    createGroup(input: { name: $name, memberIds: $memberIds }) { group { id } }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
@@ -272,6 +256,22 @@ export function graphql(source: "\n  mutation SubRemoveMember($input: RemoveGrou
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription SubMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n      sender {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  subscription SubMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n      sender {\n        id\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation MultiCreateGroup($input: CreateGroupInput!) {\n    createGroup(input: $input) {\n      group {\n        id\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation MultiAddMembers($input: AddGroupMembersInput!) {\n    addGroupMembers(input: $input) {\n      group {\n        memberCount\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation MultiSend($input: SendGroupMessageInput!) {\n    sendGroupMessage(input: $input) {\n      message {\n        seq\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n"): (typeof documents)["\n  subscription MultiMessageAdded($groupId: ID, $since: [GroupSeqInput!]) {\n    messageAdded(groupId: $groupId, since: $since) {\n      id\n      groupId\n      seq\n      body\n    }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};

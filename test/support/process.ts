@@ -24,7 +24,15 @@ export interface ServerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startProcess(env: Record<string, string>, { readyTimeoutMs = 30_000 } = {}): Promise<ServerProcess> {
+/**
+ * Starts the process and waits for its `started` log line (reading the port from it). With
+ * `awaitStarted: false` it returns at once with no port: for a process that may die on purpose
+ * before it gets there (an armed failpoint).
+ */
+export async function startProcess(
+  env: Record<string, string>,
+  { readyTimeoutMs = 30_000, awaitStarted = true }: { readonly readyTimeoutMs?: number; readonly awaitStarted?: boolean } = {},
+): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'main.ts')], {
     cwd: root,
     env: { PATH: process.env['PATH'] ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
@@ -85,7 +93,7 @@ export async function startProcess(env: Record<string, string>, { readyTimeoutMs
   };
   onDispose(() => kill());
 
-  const ready = await waitForLog((line) => line['msg'] === 'started', readyTimeoutMs);
+  const ready = awaitStarted ? await waitForLog((line) => line['msg'] === 'started', readyTimeoutMs) : {};
   const port = typeof ready['port'] === 'number' ? ready['port'] : null;
   return {
     child,

@@ -75,6 +75,18 @@ export interface OutboxDoc {
   createdAt: Date;
 }
 
+/**
+ * `outbox_poison`: outbox documents that failed to decode, moved aside by `quarantine` with the
+ * reason and the time; `event` is whatever was stored, unchecked.
+ */
+export interface PoisonDoc {
+  _id: OutboxKey;
+  event: unknown;
+  createdAt: Date;
+  reason: string;
+  quarantinedAt: Date;
+}
+
 /** `checkpoints`: `_id` is the checkpoint name; `fence` the highest fencing token that claimed it. */
 export interface CheckpointDoc {
   _id: string;

@@ -59,7 +59,8 @@ import type {
   Filter,
   MongoClient,
 } from 'mongodb';
-import type { OutboxFeed, OutboxRecord } from '../port.ts';
+import { outboxEventFromJson, poisonRecord } from '../outbox-codec.ts';
+import type { FollowOptions, OutboxEvent, OutboxFeed, OutboxRecord } from '../port.ts';
 import { pause } from '../../util/pause.ts';
 import { followErrorAction } from './errors.ts';
 import {
@@ -72,7 +73,7 @@ import {
   planRead,
   retryDelayMs,
 } from './follow.ts';
-import { toOutboxRecord, type OutboxDoc, type OutboxKey } from './mapping.ts';
+import type { OutboxDoc, OutboxKey, PoisonDoc } from './mapping.ts';
 import { decodePosition, encodePosition, START, type OutboxPosition, type RescanProgress } from './position.ts';
 
 /** What the outbox change stream passes on: inserts, and the events that end the stream (18). */
@@ -113,9 +114,32 @@ async function nextChange(
 /** An outbox `_id`, with its fields in the order the index sorts by (24). */
 export const outboxKey = (g: string, n: number): OutboxKey => ({ g, n });
 
+/**
+ * The events of `docs`, in order, with null for each poison record, once `onPoison` has taken
+ * every poison record (without `onPoison` the first one throws its decode error). Decoded before
+ * the caller moves its position: a failing `onPoison` leaves the position where it was, so the
+ * retry reads the batch again and no record is skipped.
+ */
+async function decodeAll(docs: readonly OutboxDoc[], onPoison: FollowOptions['onPoison']): Promise<(OutboxEvent | null)[]> {
+  const events: (OutboxEvent | null)[] = [];
+  for (const doc of docs) {
+    try {
+      events.push(outboxEventFromJson(doc.event));
+    } catch (error) {
+      if (onPoison === undefined) throw error;
+      // The `_id` as JSON: `quarantine` parses it back ({ g, n } survives the round trip).
+      await onPoison(poisonRecord(JSON.stringify(doc._id), error, doc.event));
+      events.push(null);
+    }
+  }
+  return events;
+}
+
 export interface OutboxFeedOptions {
   readonly client: MongoClient;
   readonly outbox: Collection<OutboxDoc>;
+  /** Where `quarantine` moves poison records (the dead-letter place). */
+  readonly poison: Collection<PoisonDoc>;
   /** How far before the watermark a collection read starts (`rescanOverlapSeconds`). */
   readonly overlapMs: number;
   /** How long outbox documents are kept (`outboxRetentionSeconds`): older ones may be gone. */
@@ -123,7 +147,7 @@ export interface OutboxFeedOptions {
   readonly batchSize: number;
 }
 
-export function createOutboxFeed({ client, outbox, overlapMs, retentionMs, batchSize: outboxBatchSize }: OutboxFeedOptions): {
+export function createOutboxFeed({ client, outbox, poison, overlapMs, retentionMs, batchSize: outboxBatchSize }: OutboxFeedOptions): {
   readonly feed: OutboxFeed;
   /** Ends every follower and closes its change stream. */
   close(): Promise<void>;
@@ -147,7 +171,7 @@ export function createOutboxFeed({ client, outbox, overlapMs, retentionMs, batch
    * stream from its T0 when it cannot. The argument is in the header above;
    * the decisions are the pure functions of `follow.ts`.
    */
-  async function* follow(after: string | null, outer: AbortSignal): AsyncGenerator<readonly OutboxRecord[]> {
+  async function* follow(after: string | null, outer: AbortSignal, { onPoison }: FollowOptions = {}): AsyncGenerator<readonly OutboxRecord[]> {
     const signal = AbortSignal.any([outer, closing.signal]);
     let position: OutboxPosition = after === null ? START : decodePosition(after);
     let attempt = 0;
@@ -171,11 +195,14 @@ export function createOutboxFeed({ client, outbox, overlapMs, retentionMs, batch
             warnIfExpired(plan.from);
             for await (const batch of rescan(session, plan.from, plan.resume, signal)) {
               if (signal.aborted) return;
-              const records = batch.map((doc) => {
+              const events = await decodeAll(batch, onPoison);
+              const records: OutboxRecord[] = [];
+              batch.forEach((doc, index) => {
                 if (t0 !== undefined) position = afterRescanRecord(position, t0, doc._id);
-                return toOutboxRecord(doc, encodePosition(position));
+                const event = events[index];
+                if (event != null) records.push({ position: encodePosition(position), event });
               });
-              yield records;
+              if (records.length > 0) yield records;
             }
             // Without a T0 (a server that sends no operationTime) the stream starts "now"; that
             // can only happen on deployments without change streams, where watch fails anyway.
@@ -199,9 +226,15 @@ export function createOutboxFeed({ client, outbox, overlapMs, retentionMs, batch
             changes.push(more);
           }
           const { inserts, ended } = insertsUntilEnd(changes);
-          const batch = inserts.map((change) => {
+          const events = await decodeAll(
+            inserts.map((change) => change.fullDocument),
+            onPoison,
+          );
+          const batch: OutboxRecord[] = [];
+          inserts.forEach((change, index) => {
             position = afterStreamRecord(change.fullDocument.createdAt, change._id);
-            return toOutboxRecord(change.fullDocument, encodePosition(position));
+            const event = events[index];
+            if (event != null) batch.push({ position: encodePosition(position), event });
           });
           attempt = 0;
           if (batch.length > 0) yield batch;
@@ -293,6 +326,20 @@ export function createOutboxFeed({ client, outbox, overlapMs, retentionMs, batch
       // also take away what a second follower, or a relay restarted from an older checkpoint,
       // still needs to read. The position is still checked, as the embedded adapter does.
       decodePosition(position);
+    },
+    async quarantine({ id, reason }) {
+      const _id = JSON.parse(id) as OutboxKey;
+      const doc = await outbox.findOne({ _id });
+      // Already moved (a relay restarted from an older checkpoint meets it again in the stream).
+      if (doc === null) return;
+      // Copied first, then deleted: a crash in between leaves it in both, and the next
+      // quarantine finds the copy there and deletes the original.
+      await poison.updateOne(
+        { _id },
+        { $setOnInsert: { event: doc.event, createdAt: doc.createdAt, reason, quarantinedAt: new Date() } },
+        { upsert: true },
+      );
+      await outbox.deleteOne({ _id });
     },
     async backlog(after) {
       // An estimate: records created after the last streamed one. Commit order and createdAt

@@ -168,6 +168,7 @@ import {
   type MembershipDoc,
   type MessageDoc,
   type OutboxDoc,
+  type PoisonDoc,
   type UserDoc,
 } from './mapping.ts';
 import { createOutboxFeed, outboxKey } from './outbox.ts';
@@ -179,7 +180,7 @@ export interface MongoStoreOptions {
    * one). The composition root owns it: the store never connects or closes it.
    */
   readonly client: MongoClient;
-  /** Database holding the collections (users, groups, memberships, messages, outbox, checkpoints). */
+  /** Database holding the collections (users, groups, memberships, messages, outbox, outbox_poison, checkpoints). */
   readonly dbName: string;
   /**
    * How long outbox documents are kept (TTL index on `createdAt`). A relay that is down longer
@@ -203,7 +204,7 @@ export interface MongoStoreOptions {
   readonly outboxBatchSize?: number | undefined;
 }
 
-const COLLECTIONS = ['users', 'groups', 'memberships', 'messages', 'outbox', 'checkpoints'] as const;
+const COLLECTIONS = ['users', 'groups', 'memberships', 'messages', 'outbox', 'outbox_poison', 'checkpoints'] as const;
 const OUTBOX_TTL_INDEX = 'createdAt_ttl';
 
 /** Behaviours (2)–(6) of the header: one snapshot, durable on commit, on the primary. */
@@ -264,6 +265,7 @@ export async function createMongoStore({
   const messages = db.collection<MessageDoc>('messages');
   const outbox = db.collection<OutboxDoc>('outbox');
   const checkpoints = db.collection<CheckpointDoc>('checkpoints');
+  const poison = db.collection<PoisonDoc>('outbox_poison');
 
   // --- start-up: collections and indexes ------------------------------------------------------
   // Every step is idempotent: the relay and each gateway run it at the same time (13), (14).
@@ -358,7 +360,7 @@ export async function createMongoStore({
   }
 
   // --- outbox feed ------------------------------------------------------------------------------
-  const followers = createOutboxFeed({ client, outbox, overlapMs, retentionMs, batchSize: outboxBatchSize });
+  const followers = createOutboxFeed({ client, outbox, poison, overlapMs, retentionMs, batchSize: outboxBatchSize });
 
   // --- the store --------------------------------------------------------------------------------
   return {

@@ -68,12 +68,23 @@ CREATE TABLE IF NOT EXISTS outbox (
   event TEXT NOT NULL,
   created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outbox_poison (
+  id INTEGER PRIMARY KEY NOT NULL,
+  event NOT NULL,
+  created_at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  quarantined_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
   name TEXT PRIMARY KEY NOT NULL,
   position TEXT NOT NULL,
   fence INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 `;
+// outbox_poison is the dead-letter place of outbox rows that fail to decode (`quarantine`): the
+// row as it was (event without a declared type, so whatever was stored stays as stored), why,
+// and when. It came after schema 2 without a version of its own: CREATE TABLE IF NOT EXISTS adds
+// it to any file this build opens, and builds that do not know it never read it.
 // No index on groups (last_activity_at, id): listUserGroups starts from the user's memberships
 // (memberships_by_user), reaches each group by primary key and sorts that user's groups. An
 // index over all groups could only serve that order by walking every group in the database,
@@ -163,7 +174,8 @@ export interface MessageRow {
 
 export interface OutboxRow {
   readonly id: number;
-  readonly event: string;
+  /** Written as JSON text by this code; anything else (a hand-edited row) is a poison record. */
+  readonly event: unknown;
 }
 
 export const toUser = (row: UserRow): UserRecord => ({ id: row.id, name: row.name });
@@ -197,7 +209,10 @@ export const toMessage = (row: MessageRow): MessageRecord => ({
 });
 
 export const encodeEvent = (event: OutboxEvent): string => JSON.stringify(outboxEventToJson(event));
-export const decodeEvent = (json: string): OutboxEvent => outboxEventFromJson(JSON.parse(json));
+export const decodeEvent = (stored: unknown): OutboxEvent => {
+  if (typeof stored !== 'string') throw new TypeError(`Not an outbox event: a stored ${stored === null ? 'null' : typeof stored}, not JSON text`);
+  return outboxEventFromJson(JSON.parse(stored));
+};
 
 export interface CheckpointRow {
   readonly position: string;

@@ -6,6 +6,7 @@ import type { CommitSignal, MessageRange, OutboxFeed, OutboxRecord, Page, PageRe
 import { InvalidOutboxPositionError, InvalidPageKeyError } from '../errors.ts';
 import { checkFence } from '../fence.ts';
 import { checkLimit, toPage } from '../paging.ts';
+import { poisonRecord } from '../outbox-codec.ts';
 import {
   decodeEvent,
   openDatabase,
@@ -184,7 +185,7 @@ export function createSqliteStore({
 
   // --- outbox feed ------------------------------------------------------------------------
   const outbox: OutboxFeed = {
-    async *follow(after, signal) {
+    async *follow(after, signal, { onPoison } = {}) {
       stopListening ??= commits?.onNotified(wakeFollowers) ?? null;
       let cursor = after === null ? 0 : parsePosition(after);
       while (!signal.aborted && !closing.signal.aborted) {
@@ -197,12 +198,27 @@ export function createSqliteStore({
           continue;
         }
         cursor = last.id;
-        const batch: OutboxRecord[] = rows.map((row) => ({ position: String(row.id), event: decodeEvent(row.event) }));
-        yield batch;
+        const batch: OutboxRecord[] = [];
+        for (const row of rows) {
+          let event;
+          try {
+            event = decodeEvent(row.event);
+          } catch (error) {
+            if (onPoison === undefined) throw error;
+            await onPoison(poisonRecord(String(row.id), error, row.event));
+            continue;
+          }
+          batch.push({ position: String(row.id), event });
+        }
+        // A batch of nothing but poison yields nothing: the cursor has moved past it all the same.
+        if (batch.length > 0) yield batch;
       }
     },
     async acknowledge(position) {
       await writer.write({ op: 'acknowledge', id: parsePosition(position) });
+    },
+    async quarantine({ id, reason }) {
+      await writer.write({ op: 'quarantine', id: parsePosition(id), reason, now: Date.now() });
     },
     async backlog(after) {
       return sql.backlog.get(after === null ? 0 : parsePosition(after)) ?? 0;

@@ -43,6 +43,7 @@ export type WriteOp =
   | { readonly op: 'appendMessage'; readonly message: NewMessage }
   | { readonly op: 'markRead'; readonly groupId: string; readonly userId: string; readonly seq: number }
   | { readonly op: 'acknowledge'; readonly id: number }
+  | { readonly op: 'quarantine'; readonly id: number; readonly reason: string; readonly now: number }
   | { readonly op: 'claimCheckpoint'; readonly name: string; readonly fence: number }
   | { readonly op: 'setCheckpoint'; readonly name: string; readonly position: string; readonly fence: number };
 
@@ -55,6 +56,7 @@ export interface WriteResults {
   appendMessage: AppendOutcome;
   markRead: MembershipRecord | null;
   acknowledge: void;
+  quarantine: void;
   claimCheckpoint: Checkpoint | null;
   setCheckpoint: boolean;
 }
@@ -126,6 +128,13 @@ export function createWriteExecutor(db: Database.Database): (ops: readonly Write
     ),
     appendOutbox: db.prepare<[string, number]>('INSERT INTO outbox (event, created_at) VALUES (?, ?)'),
     acknowledge: db.prepare<[number]>('DELETE FROM outbox WHERE id <= ?'),
+    // Both in one transaction: the row is in exactly one of the two tables. A row already moved
+    // (or acknowledged) selects nothing and deletes nothing.
+    setAside: db.prepare<[string, number, number]>(
+      `INSERT INTO outbox_poison (id, event, created_at, reason, quarantined_at)
+       SELECT id, event, created_at, ?, ? FROM outbox WHERE id = ? ON CONFLICT (id) DO NOTHING`,
+    ),
+    deleteOutbox: db.prepare<[number]>('DELETE FROM outbox WHERE id = ?'),
     getCheckpoint: db.prepare<[string], CheckpointRow>('SELECT position, fence FROM checkpoints WHERE name = ?'),
     // Both write only when the caller's fence is at least the stored one: otherwise the upsert's
     // WHERE fails, nothing changes and `changes` is 0.
@@ -229,6 +238,10 @@ export function createWriteExecutor(db: Database.Database): (ops: readonly Write
       }
       case 'acknowledge':
         sql.acknowledge.run(op.id);
+        return undefined;
+      case 'quarantine':
+        sql.setAside.run(op.reason, op.now, op.id);
+        sql.deleteOutbox.run(op.id);
         return undefined;
       case 'claimCheckpoint':
         if (sql.claimCheckpoint.run(op.name, op.fence).changes === 0) return null;
