@@ -28,7 +28,10 @@ export interface FaultWindow {
   /** What exactly: which process, how long. */
   readonly detail: string;
   readonly start: number;
+  /** When the fault was over (process back, pause over, sockets closed). */
   end: number;
+  /** When every client was connected again after it. */
+  recovered: number;
 }
 
 export interface FaultContext {
@@ -53,7 +56,7 @@ export const INIT_BURST_SIZE = 2000;
 
 export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<FaultWindow> {
   const { cluster, random } = ctx;
-  const window: FaultWindow = { kind, detail: '', start: Date.now(), end: 0 };
+  const window: FaultWindow = { kind, detail: '', start: Date.now(), end: 0, recovered: 0 };
   const set = (detail: string): void => {
     (window as { detail: string }).detail = detail;
   };
@@ -137,10 +140,6 @@ export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<F
       const sockets = [...ctx.observer.sockets];
       set(`${sockets.length} client sockets dropped at once`);
       for (const socket of sockets) socket.terminate();
-      await waitFor('every client to be connected again after the storm', () => ctx.users.every((user) => user.connected()), {
-        timeoutMs: 60_000,
-        intervalMs: 200,
-      }).catch(() => {});
       break;
     }
     case 'slow-consumer': {
@@ -162,11 +161,20 @@ export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<F
       socket.pause();
       set(`${userId} on ${gateway}, replaying from seq 0, stopped reading for ${pausedMs} ms`);
       await sleep(pausedMs);
+      // A socket that is not read does not see its close either: read again, briefly, to learn
+      // whether the server had cut it off (it pings every 12 s and ends a socket that missed a pong).
+      socket.resume();
+      await waitFor('the slow consumer to be seen closed', () => closedByServer, { timeoutMs: 3000 }).catch(() => {});
       ctx.slowConsumers.push({ userId, pausedMs, closedByServer, framesRead });
       socket.terminate();
       break;
     }
   }
   window.end = Date.now();
+  await waitFor('every client to be connected again', () => ctx.users.every((user) => user.connected()), {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+  }).catch(() => {});
+  window.recovered = Date.now();
   return window;
 }

@@ -60,11 +60,11 @@ export function renderSvg({ startedAt, endedAt, frames, windows, rss, title }: P
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`);
   parts.push(`<rect width="${width}" height="${height}" fill="white"/>`);
   parts.push(`<text x="${left}" y="20" font-size="14" font-weight="bold">${escape(title)}</text>`);
-  // Fault windows shade the latency panel.
+  // Fault windows (until every client was connected again) shade the latency panel.
   windows.forEach((w) => {
     const color = COLORS[kinds.indexOf(w.kind) % COLORS.length] as string;
     const x0 = x(w.start);
-    const x1 = Math.max(x0 + 1, x(w.end));
+    const x1 = Math.max(x0 + 1, x(w.recovered));
     parts.push(`<rect x="${x0.toFixed(1)}" y="${latencyTop}" width="${(x1 - x0).toFixed(1)}" height="${latencyHeight}" fill="${color}" opacity="0.12"/>`);
   });
   // Latency axes.

@@ -53,8 +53,12 @@ export const defaultSoakOptions: SoakOptions = {
   log: (line) => process.stdout.write(`${line}\n`),
 };
 
-/** Latency samples taken after a fault ended still count as inside it for this long. */
-export const FAULT_RECOVERY_MS = 3000;
+/**
+ * A fault window, for latency, runs from FAULT_LEAD_MS before the fault (messages then in flight)
+ * to FAULT_RECOVERY_MS after every client was connected again (their catch-up with `since`).
+ */
+export const FAULT_LEAD_MS = 1000;
+export const FAULT_RECOVERY_MS = 5000;
 
 /** A small, seedable PRNG (mulberry32): the same seed makes the same choices. */
 export function seededRandom(seed: number): () => number {
@@ -120,6 +124,8 @@ export interface SoakReport {
   readonly latencyMs: {
     readonly outsideFaultWindows: { readonly samples: number; readonly p50: number | null; readonly p99: number | null; readonly max: number | null };
     readonly all: { readonly samples: number; readonly p50: number | null; readonly p99: number | null; readonly max: number | null };
+    /** The slowest deliveries outside fault windows, to see what they were. */
+    readonly slowestOutside: readonly string[];
   };
   readonly check: CheckResult;
   readonly converged: boolean;
@@ -470,15 +476,22 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     clearInterval(sampler);
 
     // --- latency, outside fault windows ---
-    const inWindow = (t: number): boolean => windows.some((w) => t >= w.start && t <= w.end + FAULT_RECOVERY_MS);
+    const inWindow = (t: number): boolean => windows.some((w) => t >= w.start - FAULT_LEAD_MS && t <= w.recovered + FAULT_RECOVERY_MS);
     const latencies: number[] = [];
     const outside: number[] = [];
+    const slowest: typeof observer.frames = [];
     for (const frame of observer.frames) {
       if (!Number.isFinite(frame.createdAt)) continue;
       const latency = frame.at - frame.createdAt;
       latencies.push(latency);
-      if (!inWindow(frame.at) && !inWindow(frame.createdAt)) outside.push(latency);
+      if (inWindow(frame.at) || inWindow(frame.createdAt)) continue;
+      outside.push(latency);
+      if (latency > 1000) slowest.push(frame);
     }
+    const slowestOutside = slowest
+      .sort((a, b) => b.at - b.createdAt - (a.at - a.createdAt))
+      .slice(0, 15)
+      .map((f) => `${f.userId} ${f.groupId}#${f.seq} on ${f.streamId}: committed at ${((f.createdAt - startedAt) / 1000).toFixed(1)} s, arrived ${f.at - f.createdAt} ms later`);
     const summary = (values: number[]) => {
       const sorted = [...values].sort((a, b) => a - b);
       return { samples: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? null };
@@ -529,7 +542,7 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       slowConsumers: faultCtx.slowConsumers,
       peakRssMiB,
       restarts,
-      latencyMs: { outsideFaultWindows: summary(outside), all: summary(latencies) },
+      latencyMs: { outsideFaultWindows: summary(outside), all: summary(latencies), slowestOutside },
       check: result,
       converged,
       ok: failures.length === 0,
