@@ -218,6 +218,42 @@ export function createRedisQuota({
   }, renewMs);
   timer.unref();
 
+  /** Counts a slot as held by this instance; answers the idempotent function that gives it back. */
+  const hold = (slots: string): (() => Promise<void>) => {
+    held.set(slots, (held.get(slots) ?? 0) + 1);
+    let released = false;
+    return async () => {
+      if (released || closed) return;
+      released = true;
+      const left = (held.get(slots) ?? 1) - 1;
+      if (left <= 0) held.delete(slots);
+      else held.set(slots, left);
+      if (field !== null) await bounded(commands.quotaRelease(slots, field)).catch(onError);
+    };
+  };
+
+  /** The slot handed out when an acquire failed open while its command may still run. */
+  const lateSlot = (slots: string, command: Promise<number>): Slot => {
+    let ended = false;
+    let giveBack: (() => Promise<void>) | null = null;
+    void command.then(
+      (granted) => {
+        if (Number(granted) !== 1 || closed) return;
+        giveBack = hold(slots);
+        if (ended) giveBack().catch(onError);
+      },
+      // Never ran (the connection failed): nothing held.
+      () => {},
+    );
+    return {
+      async release() {
+        if (ended) return;
+        ended = true;
+        await giveBack?.();
+      },
+    };
+  };
+
   return {
     async take(rule: BucketRule, key: string) {
       const bucket = `${keyPrefix}quota:{${tag(key)}}:bucket:${rule.name}`;
@@ -231,29 +267,25 @@ export function createRedisQuota({
     async acquire(pool, key, limit) {
       const slots = `${keyPrefix}quota:{${tag(key)}}:slots:${pool}`;
       await registered;
-      let granted: number;
-      try {
-        if (field === null) throw new Error('The quota instance is not registered in Redis');
-        granted = Number(await bounded(commands.quotaAcquire(slots, field, limit, keyTtlMs, listedAt, ...live)));
-      } catch (error) {
-        onError(error);
-        // Failing open: nothing was written, so there is nothing to give back.
+      if (field === null) {
+        onError(new Error('The quota instance is not registered in Redis'));
+        // Failing open: nothing was sent, so there is nothing to give back.
         return { release: async () => {} };
       }
+      const command = commands.quotaAcquire(slots, field, limit, keyTtlMs, listedAt, ...live);
+      let granted: number;
+      try {
+        granted = Number(await bounded(command));
+      } catch (error) {
+        onError(error);
+        // Failing open. A timeout stops the wait, not the command: it still runs once Redis
+        // answers (after a CLIENT PAUSE, a slow spell), and may then hold a slot. That slot is
+        // tracked from when it lands and given back with this one, or at once if this one was
+        // released meanwhile; otherwise it would stay held for as long as this gateway lives.
+        return lateSlot(slots, command);
+      }
       if (granted !== 1) return null;
-      held.set(slots, (held.get(slots) ?? 0) + 1);
-      let released = false;
-      const slot: Slot = {
-        async release() {
-          if (released || closed) return;
-          released = true;
-          const left = (held.get(slots) ?? 1) - 1;
-          if (left <= 0) held.delete(slots);
-          else held.set(slots, left);
-          if (field !== null) await bounded(commands.quotaRelease(slots, field)).catch(onError);
-        },
-      };
-      return slot;
+      return { release: hold(slots) };
     },
     async close() {
       closed = true;
