@@ -79,6 +79,13 @@ export interface Limits {
   readonly groupWriteBurst: number;
   /** Most ids one `nodes(ids:)` query may name. @default 100 */
   readonly maxNodeIds: number;
+  /**
+   * Milliseconds a WebSocket may stay open without sending `connection_init`; then it is closed
+   * with 4408 (graphql-ws's `connectionInitWaitTimeout`, whose default this is). Until then an
+   * unauthenticated socket costs the server its buffers, so this bounds how long a client that
+   * never speaks holds them. @default 3000
+   */
+  readonly connectionInitTimeoutMs: number;
 }
 
 export interface HostPort {
@@ -217,6 +224,7 @@ export const defaultLimits: Limits = {
   groupWritesPerMinute: 30,
   groupWriteBurst: 10,
   maxNodeIds: 100,
+  connectionInitTimeoutMs: 3000,
 };
 
 /** Environment variable for each limit: `maxBodyLength` ← `LIMIT_MAX_BODY_LENGTH`. */
