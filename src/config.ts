@@ -79,6 +79,13 @@ export interface Limits {
   readonly groupWriteBurst: number;
   /** Most ids one `nodes(ids:)` query may name. @default 100 */
   readonly maxNodeIds: number;
+  /**
+   * Milliseconds a WebSocket may stay open without sending `connection_init`; then it is closed
+   * with 4408 (graphql-ws's `connectionInitWaitTimeout`, whose default this is). Until then an
+   * unauthenticated socket costs the server its buffers, so this bounds how long a client that
+   * never speaks holds them. @default 3000
+   */
+  readonly connectionInitTimeoutMs: number;
 }
 
 export interface HostPort {
@@ -136,6 +143,12 @@ export interface Config {
   readonly readyTimeoutMs: number;
   /** `FULL` fsyncs every commit (survives power loss); `NORMAL` survives process crashes. */
   readonly sqliteSynchronous: 'FULL' | 'NORMAL';
+  /**
+   * `SQLITE_MAX_BYTES`: the embedded store's database may grow to this many bytes; then writes
+   * fail with SERVICE_UNAVAILABLE (reason STORE_FULL), as on a full disk, and succeed again once
+   * it is raised (applied at start) or the disk has room. Null: no cap but the disk. @default null
+   */
+  readonly sqliteMaxBytes: number | null;
   /**
    * Fallback poll of a relay following the embedded outbox. Commits wake it at once (in one
    * process directly, across processes through Redis); the poll only covers a lost signal.
@@ -217,6 +230,7 @@ export const defaultLimits: Limits = {
   groupWritesPerMinute: 30,
   groupWriteBurst: 10,
   maxNodeIds: 100,
+  connectionInitTimeoutMs: 3000,
 };
 
 /** Environment variable for each limit: `maxBodyLength` ← `LIMIT_MAX_BODY_LENGTH`. */
@@ -393,6 +407,7 @@ export function loadConfig(env: Env): Config {
     outboxRescanOverlapSeconds: positiveInt(env, 'OUTBOX_RESCAN_OVERLAP_SECONDS', 300),
     readyTimeoutMs: positiveInt(env, 'READY_TIMEOUT_MS', 2000),
     sqliteSynchronous: synchronous,
+    sqliteMaxBytes: env['SQLITE_MAX_BYTES'] ? positiveInt(env, 'SQLITE_MAX_BYTES', 1) : null,
     outboxPollMs: positiveInt(env, 'OUTBOX_POLL_MS', 250),
     presence,
     lease,

@@ -80,6 +80,18 @@ export function createMetrics(): Metrics {
   const messagesSent = new Counter({ name: 'chat_messages_sent_total', help: 'Messages stored through sendGroupMessage on this node', registers: [registry] });
   mirroredCounter(registry, 'chat_deliveries_total', 'Messages handed to subscriptions (live and replayed)', () => sources.gateway()?.delivered ?? null);
   mirroredCounter(registry, 'chat_backfills_total', 'Catch-ups from the store after a seq jump, reconnect or presence lapse', () => sources.gateway()?.backfills ?? null);
+  mirroredCounter(
+    registry,
+    'chat_catchup_pages_total',
+    'Pages of history asked for by catch-ups (subscribing with since, joining a group, repairing a gap)',
+    () => sources.gateway()?.catchUpPages ?? null,
+  );
+  mirroredCounter(
+    registry,
+    'chat_catchup_reads_total',
+    'Store reads made for catch-up pages; one read serves the pages of a group asked for meanwhile',
+    () => sources.gateway()?.catchUpReads ?? null,
+  );
   mirroredCounter(registry, 'chat_duplicates_dropped_total', 'Events dropped as already delivered', () => sources.gateway()?.duplicates ?? null);
   mirroredCounter(
     registry,

@@ -60,6 +60,13 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads SQLITE_MAX_BYTES as a positive byte count, no cap when unset', () => {
+    expect(loadConfig({}).sqliteMaxBytes).toBeNull();
+    expect(loadConfig({ SQLITE_MAX_BYTES: '1048576' }).sqliteMaxBytes).toBe(1_048_576);
+    expect(() => loadConfig({ SQLITE_MAX_BYTES: '0' })).toThrow(ConfigError);
+    expect(() => loadConfig({ SQLITE_MAX_BYTES: '1.5' })).toThrow(ConfigError);
+  });
+
   it('refuses production without JWT_SECRET, with a message that says what to do', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is not set/);
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's3cret' }).jwtSecret).toBe('s3cret');

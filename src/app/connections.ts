@@ -81,6 +81,7 @@ export const openConfiguredStore: OpenStore = async (config, { commits }) => {
   const store = createSqliteStore({
     dataDir: config.dataDir,
     synchronous: config.sqliteSynchronous,
+    maxBytes: config.sqliteMaxBytes,
     pollIntervalMs: config.outboxPollMs,
     commits: commits ?? undefined,
   });

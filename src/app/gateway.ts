@@ -144,6 +144,7 @@ export function startGateway({ config, graphqlPath, connections, logger, metrics
       tokens,
       maxPayloadBytes: limits.maxWebSocketPayloadBytes,
       maxSubscriptionsPerConnection: limits.maxSubscriptionsPerConnection,
+      connectionInitTimeoutMs: limits.connectionInitTimeoutMs,
       executor,
       // What useOperationLimits and useSessionLimits check in envelop, for the subscriptions
       // the transport frames itself.

@@ -6,6 +6,7 @@
  * the store before anything newer is delivered.
  */
 import type { GroupRecord, MessageRecord, Store } from '../storage/port.ts';
+import { createCatchUpReader } from './catch-up-reads.ts';
 import { createInterestIndex } from './interest.ts';
 import { nodeChannel, type DeliveryEvent, type NodePresence, type PubSub } from './ports.ts';
 import { LiveSubscription, type GroupCursor } from './subscription.ts';
@@ -47,6 +48,10 @@ export interface GatewayStats {
   backfills: number;
   /** Messages dropped as already delivered (relay retries, overlap with replay). */
   duplicates: number;
+  /** Pages of history asked for by catch-ups (after subscribing with since, joining, a gap). */
+  catchUpPages: number;
+  /** Store reads made for those pages: one read serves every page of a group asked meanwhile. */
+  catchUpReads: number;
 }
 
 export interface Gateway {
@@ -86,8 +91,7 @@ export function createGateway({
     unregister: (keys) => presence.removeUsers(keys),
     onError: onRemovalError,
   });
-  const stats: GatewayStats = { delivered: 0, backfills: 0, duplicates: 0 };
-  const inflightReads = new Map<string, Promise<MessageRecord[]>>();
+  const stats: GatewayStats = { delivered: 0, backfills: 0, duplicates: 0, catchUpPages: 0, catchUpReads: 0 };
   /**
    * Subscriptions still opening: groups left meanwhile (their membership read may predate the
    * removal), and whether a resync was asked for (it runs once the open has set every start).
@@ -98,18 +102,17 @@ export function createGateway({
   let removeReregistered: (() => void) | null = null;
   let stopped = false;
 
-  /** Concurrent identical reads (many subscribers repairing one gap) share one store query. */
-  const readAfter = (groupId: string, afterSeq: number): Promise<MessageRecord[]> => {
-    const key = `${groupId}\u0000${afterSeq}`;
-    let read = inflightReads.get(key);
-    if (read === undefined) {
-      read = store
-        .listMessages({ groupId, afterSeq, limit: pageSize, order: 'asc' })
-        .finally(() => inflightReads.delete(key));
-      inflightReads.set(key, read);
-    }
-    return read;
-  };
+  // Many subscribers catching up at once (a reconnect storm, a gap seen by all) share reads.
+  const reader = createCatchUpReader({
+    store,
+    pageSize,
+    onPage: () => {
+      stats.catchUpPages += 1;
+    },
+    onRead: () => {
+      stats.catchUpReads += 1;
+    },
+  });
 
   function close(subscription: LiveSubscription): void {
     for (const groupId of subscription.groupIds()) byGroup.leave(groupId, subscription);
@@ -141,7 +144,7 @@ export function createGateway({
       for (;;) {
         await subscription.whenDrained();
         if (!cursor.current) return;
-        const page = (await readAfter(groupId, cursor.last)).filter((m) => m.seq > cursor.last);
+        const page = (await reader.read(groupId, cursor.last)).filter((m) => m.seq > cursor.last);
         if (!cursor.current) return;
         // The read may reach past a removal whose event has not arrived yet (or was lost): only
         // a member may be handed what it found.

@@ -38,6 +38,8 @@ export interface WebSocketTransportOptions<TContext extends object> {
   readonly maxPayloadBytes: number;
   /** Most operations one connection may run at once. */
   readonly maxSubscriptionsPerConnection: number;
+  /** How long a socket may stay open without `connection_init` before it is closed with 4408. */
+  readonly connectionInitTimeoutMs: number;
   /** Renders subscription events once per distinct operation for every socket on the node. */
   readonly executor: SharedExecutor<Viewer>;
   /**
@@ -90,6 +92,7 @@ export function createWebSocketTransport<TContext extends object>({
   tokens,
   maxPayloadBytes,
   maxSubscriptionsPerConnection,
+  connectionInitTimeoutMs,
   executor,
   admitSubscription,
   formatSubscriptionErrors,
@@ -142,6 +145,7 @@ export function createWebSocketTransport<TContext extends object>({
 
   const disposable = serveGraphQLWs<Record<string, unknown> | undefined, ExtraWithViewer>(
     {
+      connectionInitWaitTimeout: connectionInitTimeoutMs,
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => {
         const root = args.rootValue as EnvelopedRoot;

@@ -5,12 +5,13 @@
  */
 import { GraphQLError } from 'graphql';
 import { maskError as yogaMaskError, type YogaMaskedErrorOpts } from 'graphql-yoga';
-import { UserError } from '../resolvers/errors.ts';
+import { asUserError, type UserError } from '../resolvers/errors.ts';
 
 function findUserError(error: unknown): UserError | null {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
-    if (current instanceof UserError) return current;
+    const userError = asUserError(current);
+    if (userError !== null) return userError;
     current = current instanceof GraphQLError ? current.originalError : current.cause;
   }
   return null;

@@ -120,6 +120,7 @@ export async function startServer({
     readyTimeoutMs: 2000,
     // Tests do not need power-loss durability; crash tests run the real default in a child.
     sqliteSynchronous: 'NORMAL',
+    sqliteMaxBytes: null,
     outboxPollMs: 25,
     presence: { ttlSeconds: 30, heartbeatMs: 10_000 },
     lease: { ttlMs: 5000, renewMs: 1500 },

@@ -42,6 +42,13 @@ export interface SqliteStoreOptions {
    */
   readonly busyTimeoutMs?: number | undefined;
   /**
+   * Largest the database may grow, in bytes (rounded down to whole pages); a write that needs
+   * more fails with `StoreFullError`, as one on a full disk does. The WAL file comes on top (it
+   * is checkpointed back at about 4 MB). Null: only the disk limits it.
+   * @default null
+   */
+  readonly maxBytes?: number | null | undefined;
+  /**
    * How often a caught-up `outbox.follow` re-reads the outbox. Commits made through this store
    * wake followers at once; the poll is only for commits made by other processes.
    * @default 100
@@ -84,12 +91,16 @@ export function createSqliteStore({
   dataDir,
   synchronous = 'FULL',
   busyTimeoutMs = 5000,
+  maxBytes = null,
   pollIntervalMs = 100,
   outboxBatchSize = 256,
   commits,
 }: SqliteStoreOptions): Store {
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
     throw new RangeError(`synchronous must be FULL or NORMAL, got ${JSON.stringify(synchronous)}`);
+  }
+  if (maxBytes !== null && !(Number.isSafeInteger(maxBytes) && maxBytes > 0)) {
+    throw new RangeError(`maxBytes must be a positive integer or null, got ${maxBytes}`);
   }
   if (!Number.isSafeInteger(outboxBatchSize) || outboxBatchSize < 1) {
     throw new RangeError(`outboxBatchSize must be a positive integer, got ${outboxBatchSize}`);
@@ -159,6 +170,7 @@ export function createSqliteStore({
     dataDir,
     synchronous,
     busyTimeoutMs,
+    maxBytes,
     onOutboxCommitted() {
       wakeFollowers();
       commits?.notify();

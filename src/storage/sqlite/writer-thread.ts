@@ -9,9 +9,15 @@ import type { ThreadReply, ThreadRequest, WriterThreadData } from './writer.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('writer-thread.ts runs as a worker thread');
-const { dataDir, synchronous, busyTimeoutMs } = workerData as WriterThreadData;
+const { dataDir, synchronous, busyTimeoutMs, maxBytes } = workerData as WriterThreadData;
 const options: OpenOptions = { synchronous, busyTimeoutMs };
 const db = openDatabase(dataDir, options, false);
+if (maxBytes !== null) {
+  // A connection's own setting, not stored in the file: applied at every start, so a raised cap
+  // takes effect on restart. SQLite never sets it below the file's current page count.
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  db.pragma(`max_page_count = ${Math.max(1, Math.floor(maxBytes / pageSize))}`);
+}
 const execute = createWriteExecutor(db);
 
 port.on('message', (request: ThreadRequest) => {

@@ -10,12 +10,15 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Synchronous } from './db.ts';
+import { StoreFullError } from '../errors.ts';
 import { deserializeError, type BatchResult, type OpResult, type SerializedError, type WriteOp, type WriteResults } from './writes.ts';
 
 export interface WriterThreadData {
   readonly dataDir: string;
   readonly synchronous: Synchronous;
   readonly busyTimeoutMs: number;
+  /** The database's size cap in bytes (`PRAGMA max_page_count`), or null for none. */
+  readonly maxBytes: number | null;
 }
 
 export type ThreadRequest = { readonly type: 'batch'; readonly id: number; readonly ops: readonly WriteOp[] } | { readonly type: 'close' };
@@ -55,6 +58,15 @@ function startThread(workerData: WriterThreadData): Worker {
 }
 
 const closedError = (): Error => new TypeError('The database connection is not open');
+
+/**
+ * The store's named error for what SQLite reported, else the error as it came. SQLITE_FULL is
+ * both a full disk (ENOSPC) and the `max_page_count` cap.
+ */
+function storeError(serialized: SerializedError): Error {
+  if (serialized.code === 'SQLITE_FULL') return new StoreFullError(`The store is full: ${serialized.message}`);
+  return deserializeError(serialized);
+}
 
 export function createSqliteWriter({ maxBatch = 512, onOutboxCommitted, ...threadData }: SqliteWriterOptions): SqliteWriter {
   const thread = startThread(threadData);
@@ -98,7 +110,7 @@ export function createSqliteWriter({ maxBatch = 512, onOutboxCommitted, ...threa
     if (batch === null) return;
     inflight = null;
     if (reply.type === 'failed') {
-      const error = deserializeError(reply.error);
+      const error = storeError(reply.error);
       for (const pending of batch) pending.reject(error);
     } else {
       // Followers first: a caller resolved below may read the outbox at once.
@@ -106,7 +118,7 @@ export function createSqliteWriter({ maxBatch = 512, onOutboxCommitted, ...threa
       batch.forEach((pending, index) => {
         const result = reply.results[index] as OpResult;
         if (result.ok) pending.resolve(result.value);
-        else pending.reject(deserializeError(result.error));
+        else pending.reject(storeError(result.error));
       });
     }
     // Writes that queued during this commit go at once: they have waited a whole fsync.

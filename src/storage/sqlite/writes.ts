@@ -270,22 +270,51 @@ export function createWriteExecutor(db: Database.Database): (ops: readonly Write
    * fail with SQLITE_BUSY when it upgrades a read lock that a concurrent commit made stale.
    */
   const applyBatch = db.transaction((ops: readonly WriteOp[]): OpResult[] =>
-    ops.map((op) => {
+    ops.map((op, index) => {
       try {
         return { ok: true, value: applyOne(op) };
       } catch (error) {
+        // SQLITE_FULL, SQLITE_IOERR and SQLITE_NOMEM may roll back the whole transaction, not only
+        // the op's savepoint (https://sqlite.org/lang_transaction.html, "Response To Errors Within
+        // A Transaction"). The ops before this one are then undone, and the ops after it would run
+        // in autocommit, each committed alone and outside the write lock's ordering of the outbox.
+        if (!db.inTransaction) throw new TransactionLost(index, serializeError(error));
         return { ok: false, error: serializeError(error) };
       }
     }),
   );
 
   return (ops) => {
-    outboxAppended = false;
-    try {
-      const results = applyBatch.immediate(ops);
-      return { results, outboxAppended };
-    } finally {
+    const results: OpResult[] = new Array<OpResult>(ops.length);
+    let remaining = ops.map((op, index) => ({ op, index }));
+    // The op that lost the transaction gets its error; the batch runs again without it, so one
+    // write that does not fit never fails the others. Each round settles at least one op.
+    for (;;) {
       outboxAppended = false;
+      try {
+        const settled = applyBatch.immediate(remaining.map(({ op }) => op));
+        settled.forEach((result, i) => {
+          results[(remaining[i] as { index: number }).index] = result;
+        });
+        return { results, outboxAppended };
+      } catch (error) {
+        if (!(error instanceof TransactionLost)) throw error;
+        const lost = remaining[error.index] as { index: number };
+        results[lost.index] = { ok: false, error: error.error };
+        remaining = remaining.filter((_, i) => i !== error.index);
+        if (remaining.length === 0) return { results, outboxAppended: false };
+      } finally {
+        outboxAppended = false;
+      }
     }
   };
+}
+
+/** An op's error that made SQLite roll back the batch's whole transaction. */
+class TransactionLost {
+  constructor(
+    /** The op's index in the batch that was run. */
+    readonly index: number,
+    readonly error: SerializedError,
+  ) {}
 }
