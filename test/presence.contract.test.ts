@@ -417,6 +417,34 @@ describe('Redis presence: cost', () => {
     expect(counts['set']).toBeGreaterThanOrEqual(4);
     expect(counts['set']).toBeLessThanOrEqual(7);
   });
+
+  test('a refresh re-adds thousands of registrations in batches, never all in one turn', async () => {
+    // The real client, watched: how many SADDs are waiting for their answer at once.
+    let inFlight = 0;
+    let most = 0;
+    let issued = 0;
+    const watched = new Proxy(client, {
+      get(target, property, receiver) {
+        if (property !== 'sadd') return Reflect.get(target, property, receiver);
+        return (...args: Parameters<Redis['sadd']>) => {
+          inFlight += 1;
+          issued += 1;
+          most = Math.max(most, inFlight);
+          return (target.sadd as (...a: unknown[]) => Promise<number>)(...args).finally(() => (inFlight -= 1));
+        };
+      },
+    });
+    const node = createRedisPresence({ client: watched, nodeId: 'refresher', keyPrefix: 'rf:', heartbeatMs: 60_000, ttlSeconds: 120, refreshMs: 300 });
+    onDispose(() => node.close());
+    await node.addGroups(Array.from({ length: 3000 }, (_, index) => `g${index}`));
+    await node.addUsers(Array.from({ length: 3000 }, (_, index) => `u${index}`));
+    most = 0;
+    issued = 0;
+    await waitFor('one whole refresh', () => issued >= 6001, { timeoutMs: 10_000 });
+    console.info(`refresh of 6,000 registrations: at most ${most} SADDs in flight`);
+    // Before: all 6,000 (plus the own sets) were issued in one turn.
+    expect(most).toBeLessThanOrEqual(250);
+  });
 });
 
 describe('Redis presence on a cluster: cost', () => {
