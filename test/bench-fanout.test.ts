@@ -25,14 +25,22 @@ afterAll(async () => {
   for (const dir of cleanup) await rm(dir, { recursive: true, force: true });
 });
 
+/** Environment variables the README's benchmark commands set. */
+const environment = new Set<string>();
+
 /** The `npm run bench:fanout` command lines of the README's "Fan-out benchmark" section. */
 async function readmeCommands(): Promise<string[][]> {
   const readme = await readFile(join(root, 'README.md'), 'utf8');
   const section = readme.split(/^## /m).find((part) => part.startsWith('Fan-out benchmark'));
   if (section === undefined) throw new Error('README has no "Fan-out benchmark" section');
-  const lines = section.split('\n').filter((line) => line.startsWith('npm run bench:fanout'));
+  // A command may start with environment assignments (VAR=value or VAR="a b"), which the harness reads.
+  const assignments = /^(?:[A-Z_]+=(?:"[^"]*"|\S+)\s+)*/;
+  const lines = section.split('\n').filter((line) => line.replace(assignments, '').startsWith('npm run bench:fanout'));
+  for (const line of lines) {
+    for (const [, name] of (assignments.exec(line)?.[0] ?? '').matchAll(/([A-Z_]+)=/g)) environment.add(name as string);
+  }
   return lines.map((line) => {
-    const words = line.replace(/#.*$/, '').trim().split(/\s+/);
+    const words = line.replace(assignments, '').replace(/#.*$/, '').trim().split(/\s+/);
     const dashes = words.indexOf('--');
     return dashes < 0 ? [] : words.slice(dashes + 1);
   });
@@ -44,6 +52,10 @@ describe('fan-out benchmark options', () => {
     expect(commands.length).toBeGreaterThanOrEqual(3);
     for (const args of commands) expect(() => parseOptions(args)).not.toThrow();
     expect(parseOptions(commands[0] as string[]).quick).toBe(true);
+    // Every variable a command sets is one the harness reads.
+    const sources = (await Promise.all(['fanout.ts', 'fanout/systems.ts', 'fanout/processes.ts'].map((file) => readFile(join(root, 'bench', file), 'utf8')))).join('\n');
+    for (const name of environment) expect(sources).toContain(`'${name}'`);
+    expect([...environment].sort()).toEqual(['BENCH_STOP_GRACE_MS', 'PLATFORM_CMD']);
   });
 
   it('rejects what would make a run meaningless', () => {
