@@ -12,6 +12,10 @@
  * - Sends go through an outbox: a clientMessageId generated once per message, retried safely
  *   until the server confirms, kept across reconnects (and reloads, with a storage).
  * - State is exposed as plain stores (`subscribe` / `getSnapshot`); `client/react.ts` adds hooks.
+ *
+ * Long on purpose: the connection, the per-group timelines, the outbox and the stores share one
+ * state machine (a reconnect touches all four in one step), so `createChatClient` keeps them in one
+ * closure; the parts without that state live beside it (backoff, timeline, outbox, store, http).
  */
 import { createClient, type Client as WebSocketClient } from 'graphql-ws';
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';

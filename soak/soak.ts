@@ -2,6 +2,8 @@
  * The random-fault soak of issue 12: the multi-process deployment on a private Redis, 200
  * clients sending and changing membership while one fault at a time hits it, then a check of
  * every promise. `runSoak` returns the report; `soak/run.ts` is the command line around it.
+ * Long on purpose: the deployment, the clients, the fault schedule and the bookkeeping the check
+ * needs share one run's state; the check itself and the plot live in their own files.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

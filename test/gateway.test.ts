@@ -4,6 +4,9 @@
  * so they decide what is lost, duplicated or reordered. Where the in-process adapters cannot
  * show a behaviour (a transport reconnect, a store read that interleaves with an event), a
  * small double implements the port around them.
+ *
+ * Long on purpose: every case drives the same gateway harness (store, pub/sub, subscribers and
+ * the events the test publishes), which a split would have to repeat or export.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';

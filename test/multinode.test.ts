@@ -9,6 +9,8 @@
  * gateway exits within 10 s. Each is measured and printed.
  *
  * The deployment, operations and sending helpers live in `support/cluster.ts`.
+ * Long on purpose: each scenario is a whole deployment's story; the fault rows of issue 12 are
+ * in `test/faults/`.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {

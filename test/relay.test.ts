@@ -3,6 +3,8 @@
  * order, checkpoint and resume, at-least-once under publish failures, wake-up without
  * polling, the lease gate, and fencing: a deposed relay's checkpoint is refused by the store and
  * its publishes are dropped by subscribers (with the in-process lease and with the Redis lease).
+ *
+ * Long on purpose: the cases share one relay harness over the embedded store.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

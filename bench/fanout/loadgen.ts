@@ -8,6 +8,10 @@
  * `Buffer.indexOf`, a few byte reads, a clock read and a histogram update. Latency is counted
  * from the INTENDED send time: when the sender (or an HTTP connection pool in front of a slow
  * server) falls behind, that delay is part of the latency, as it would be for a user.
+ *
+ * Long on purpose: the subscriber sockets, the sender's timetable and the per-message arrays
+ * are one hot loop's data; keeping them in one module keeps the delivery path free of calls across
+ * module state.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';

@@ -54,6 +54,8 @@
  * Commands: addGroups(n) / addUsers(n) = n + 1 SADD; removeGroups / removeUsers = n + 1 SREM;
  * heartbeat = 1 SET; refresh = groups + users + 3 SADD; nodesForGroup = SMEMBERS + MGET;
  * nodesForUsers = SUNION (one per bucket on a cluster) + MGET.
+ *
+ * Past 400 lines because of this header: the layout and its reasons are the adapter's contract.
  */
 import { randomBytes } from 'node:crypto';
 import type { NodePresence, PresenceDirectory } from '../ports.ts';
