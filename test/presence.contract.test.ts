@@ -410,6 +410,8 @@ describe('Redis presence: cost', () => {
     onDispose(() => node.close());
     await node.addGroups(Array.from({ length: 10_000 }, (_, index) => `g${index}`));
     await node.addUsers(Array.from({ length: 10_000 }, (_, index) => `u${index}`));
+    // The node's own first registration runs in batches next to these adds: let it finish.
+    await waitFor('the registrations to settle', async () => (await commandsDuring(() => sleep(300)))['sadd'] === undefined, { timeoutMs: 20_000 });
     const counts = await commandsDuring(() => new Promise((resolve) => setTimeout(resolve, 1100)));
     console.info(`commands in 1100 ms of heartbeats (every 200 ms): ${JSON.stringify(counts)}`);
     // Five or so heartbeats, each a single SET ... XX; no per-group work.
