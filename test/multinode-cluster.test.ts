@@ -22,10 +22,9 @@ import { seqRange, seqsIn, untilSeq, type SeqMessage } from './support/redis.ts'
 import { disposeAll, onDispose } from './support/dispose.ts';
 import { sleep, waitFor } from './support/wait.ts';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
-import { collect, ok, wsClient, type Collected } from './support/server.ts';
+import { collect, wsClient, type Collected } from './support/server.ts';
+import { createGroup, isActiveLine, sameNodes, send } from './support/cluster.ts';
 
-const CREATE_GROUP = 'mutation ($input: CreateGroupInput!) { createGroup(input: $input) { group { id } } }';
-const SEND = 'mutation ($input: SendGroupMessageInput!) { sendGroupMessage(input: $input) { message { seq } } }';
 const MESSAGE_ADDED =
   'subscription ($groupId: ID, $since: [GroupSeqInput!]) { messageAdded(groupId: $groupId, since: $since) { id groupId seq body } }';
 
@@ -62,32 +61,6 @@ async function setup(): Promise<Setup> {
     start: (env) => startProcess({ ...shared, ...env }, { readyTimeoutMs: 60_000 }),
     token: (userId) => tokens.sign({ id: userId }),
   };
-}
-
-const isActiveLine = (line: Record<string, unknown>): boolean => line['msg'] === 'relay is active' && line['leader'] === true;
-const sameNodes = (nodes: readonly string[], expected: readonly string[]): boolean =>
-  [...nodes].sort().join(',') === [...expected].sort().join(',');
-
-async function createGroup(url: string, token: string, memberIds: readonly string[]): Promise<string> {
-  const data = await ok<{ createGroup: { group: { id: string } } }, Record<string, unknown>>(url, token, CREATE_GROUP, {
-    input: { name: 'cluster', memberIds: [...memberIds] },
-  });
-  return data.createGroup.group.id;
-}
-
-/** One send; retried with the same clientMessageId (a retry never stores twice). */
-async function send(url: string, token: string, groupId: string, key: string): Promise<number> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      const data = await ok<{ sendGroupMessage: { message: { seq: number } } }, Record<string, unknown>>(url, token, SEND, {
-        input: { groupId, body: `body ${key}`, clientMessageId: key },
-      });
-      return data.sendGroupMessage.message.seq;
-    } catch (error) {
-      if (attempt >= 5) throw error;
-      await sleep(200);
-    }
-  }
 }
 
 function subscribe(server: ServerProcess, token: string, groupId: string): Subscriber {
