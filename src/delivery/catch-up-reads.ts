@@ -63,16 +63,25 @@ export function createCatchUpReader({
   const waiting = new Map<string, Ask[]>();
   const reading = new Set<string>();
   let scheduled = false;
-  /** Pages read and not yet handed out, in the order their reads finished. */
+  /** Pages read and not yet handed out, in the order their reads finished, from `head` on. */
   let ready: { readonly ask: Ask; readonly page: MessageRecord[] }[] = [];
+  let head = 0;
   let handing = false;
 
   function handOut(): void {
-    const now = ready.slice(0, pagesPerTurn);
-    ready = ready.slice(now.length);
-    for (const { ask, page } of now) ask.resolve(page);
-    if (ready.length > 0) setImmediate(handOut);
-    else handing = false;
+    // An index, not slices: a storm's 20,000 pages were copied again on each of 200 turns.
+    const end = Math.min(head + pagesPerTurn, ready.length);
+    for (; head < end; head += 1) {
+      const { ask, page } = ready[head] as (typeof ready)[number];
+      ask.resolve(page);
+    }
+    if (head < ready.length) {
+      setImmediate(handOut);
+      return;
+    }
+    ready = [];
+    head = 0;
+    handing = false;
   }
 
   function deliver(ask: Ask, page: MessageRecord[]): void {
