@@ -8,7 +8,7 @@
  * On Redis Cluster it is a sharded channel (SPUBLISH/SSUBSCRIBE), like the node channels.
  */
 import type { CommitSignal } from '../storage/port.ts';
-import { reportListenerError } from './listeners.ts';
+import { callEach } from './listeners.ts';
 import { isCluster, type RedisClient } from './redis/support.ts';
 
 export interface RedisCommitSignalOptions {
@@ -37,15 +37,7 @@ export function createRedisCommitSignal({
   let again = false;
   let subscribed = false;
 
-  const wake = (): void => {
-    for (const listener of [...listeners]) {
-      try {
-        listener();
-      } catch (error) {
-        reportListenerError(error);
-      }
-    }
-  };
+  const wake = (): void => callEach(listeners, undefined);
   const sharded = isCluster(subscribeClient);
   const messageEvent = sharded ? 'smessage' : 'message';
   const readyEvent = sharded ? 'subscribersReady' : 'ready';

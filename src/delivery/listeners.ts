@@ -7,3 +7,17 @@ export const reportListenerError = (error: unknown): void => {
     throw error;
   });
 };
+
+/**
+ * Calls every listener with `value`, over a copy (a listener may remove itself or another), and
+ * reports a listener's exception without skipping the ones after it.
+ */
+export function callEach<T>(listeners: Iterable<(value: T) => void>, value: T): void {
+  for (const listener of [...listeners]) {
+    try {
+      listener(value);
+    } catch (error) {
+      reportListenerError(error);
+    }
+  }
+}

@@ -59,7 +59,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { NodePresence, PresenceDirectory } from '../ports.ts';
-import { reportListenerError } from '../listeners.ts';
+import { callEach } from '../listeners.ts';
 
 /** Registrations re-added per round trip when presence is refreshed or registered again. */
 const REFRESH_BATCH = 200;
@@ -199,15 +199,7 @@ export function createRedisPresence({
     await addEverything();
   };
 
-  const tellReregistered = (): void => {
-    for (const listener of [...reregisteredListeners]) {
-      try {
-        listener();
-      } catch (error) {
-        reportListenerError(error);
-      }
-    }
-  };
+  const tellReregistered = (): void => callEach(reregisteredListeners, undefined);
 
   const heartbeat = async (): Promise<void> => {
     // XX: refresh only. A missing key means we lapsed and may have been reaped: start over

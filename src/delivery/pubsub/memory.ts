@@ -3,7 +3,7 @@
  * process, so a channel is a set of listeners.
  */
 import type { DeliveryEvent, PubSub } from '../ports.ts';
-import { reportListenerError } from '../listeners.ts';
+import { callEach } from '../listeners.ts';
 import { createFenceGate } from './fence.ts';
 
 export interface MemoryPubSubOptions {
@@ -33,14 +33,7 @@ export function createMemoryPubSub({ onStale = () => {} }: MemoryPubSubOptions =
       }
       const set = listeners.get(channel);
       for (const event of events) {
-        // Copy: a listener may unsubscribe (itself or another) while we iterate.
-        for (const listener of set ? [...set] : []) {
-          try {
-            listener(event);
-          } catch (error) {
-            reportListenerError(error);
-          }
-        }
+        if (set) callEach(set, event);
       }
       return Promise.resolve();
     },

@@ -39,7 +39,7 @@ import calculateSlot from 'cluster-key-slot';
 import type { Cluster } from 'ioredis';
 import { outboxEventFromJson, outboxEventToJson, type OutboxEventJson } from '../../storage/outbox-codec.ts';
 import type { DeliveryEvent, PubSub } from '../ports.ts';
-import { reportListenerError } from '../listeners.ts';
+import { callEach, reportListenerError } from '../listeners.ts';
 import { isCluster, type RedisClient } from '../redis/support.ts';
 import { pause } from '../../util/pause.ts';
 import { withTimeout } from '../../util/timeout.ts';
@@ -130,15 +130,7 @@ export function createRedisPubSub({
       onStale(decoded.fence as number, gate.highest);
       return;
     }
-    for (const event of decoded.events) {
-      for (const listener of [...listeners]) {
-        try {
-          listener(event);
-        } catch (error) {
-          reportListenerError(error);
-        }
-      }
-    }
+    for (const event of decoded.events) callEach(listeners, event);
   };
   const messageEvent = sharded ? 'smessage' : 'message';
   subscribeClient.on(messageEvent, onMessage);
@@ -149,15 +141,7 @@ export function createRedisPubSub({
   const owners = new Map<string, string | undefined>();
   const ownerOf = (channel: string): string | undefined => (subscribeClient as Cluster).slots[calculateSlot(channel)]?.[0];
 
-  const notify = (): void => {
-    for (const listener of [...resubscribedListeners]) {
-      try {
-        listener();
-      } catch (error) {
-        reportListenerError(error);
-      }
-    }
-  };
+  const notify = (): void => callEach(resubscribedListeners, undefined);
   const closing = new AbortController();
   let repairing = false;
   let repairAgain = false;
