@@ -494,6 +494,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     if (timeline.catchUpTo(fields.lastSeq)) {
       settleSent(fields.id);
       publishMessages(fields.id);
+    } else if (timeline.gap !== null) {
+      // The server has newer messages than this client holds: fetch them rather than wait for a
+      // live one to reveal the gap (none may come).
+      void repair(fields.id);
     }
     const entry = groups.get(fields.id);
     const newest = (a: ChatMessage | null, b: ChatMessage | null): ChatMessage | null =>

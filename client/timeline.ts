@@ -148,7 +148,9 @@ export class GroupTimeline {
   /**
    * The group's lastSeq as the server reported it: an empty window simply moves to it (its
    * history can be paged in); a window so far behind that keeping it would mean fetching more
-   * than the window may hold is dropped and restarted there. Returns whether the window moved.
+   * than the window may hold is dropped and restarted there. A window kept behind lastSeq has a
+   * gap up to it (`gap`): the stream replays it after a resubscribe, but nothing replays it to a
+   * member re-added while its client held an older position. Returns whether the window moved.
    */
   catchUpTo(lastSeq: number): boolean {
     if (this.#head !== null && lastSeq <= this.#head) return false;
@@ -164,6 +166,7 @@ export class GroupTimeline {
       this.#target = lastSeq;
       return true;
     }
+    this.#target = Math.max(this.#target, lastSeq);
     return false;
   }
 

@@ -121,6 +121,8 @@ describe('GroupTimeline', () => {
     // Within reach: kept; the stream replays 4..13 after since = 3.
     expect(held.catchUpTo(13)).toBe(false);
     expect(seqs(held)).toEqual([1, 2, 3]);
+    // …and if nothing replays it (a member re-added while holding seq 3), it is a gap to repair.
+    expect(held.gap).toEqual({ afterSeq: 3, upTo: 13 });
     // Further than maxMessages: the window could not hold the catch-up anyway.
     expect(held.catchUpTo(14)).toBe(true);
     expect(held.messages).toEqual([]);
